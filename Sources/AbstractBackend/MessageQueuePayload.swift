@@ -1,0 +1,122 @@
+/// The body of a message: a JSON object.
+///
+/// Build one from a dictionary literal, from JSON text, or from any `Encodable` value:
+///
+/// ```swift
+/// let literal: MessageQueuePayload = ["order": 42, "items": ["book", "pen"]]
+/// let encoded = try MessageQueuePayload(encoding: Order(id: 42))
+/// let order = try encoded.decode(as: Order.self)
+/// ```
+public struct MessageQueuePayload: Sendable, Hashable {
+    /// The members of the object.
+    public var fields: [String: JSONValue]
+
+    /// Creates a payload from the members of a JSON object.
+    public init(_ fields: [String: JSONValue] = [:]) {
+        self.fields = fields
+    }
+
+    /// The member named `key`.
+    public subscript(key: String) -> JSONValue? {
+        get { fields[key] }
+        set { fields[key] = newValue }
+    }
+
+    /// The payload as a ``JSONValue/object(_:)``.
+    public var jsonValue: JSONValue { .object(fields) }
+
+    /// Whether every number in the payload is finite, as JSON requires.
+    public var isValidJSON: Bool { fields.values.allSatisfy(\.isValidJSON) }
+
+    /// Throws ``MessageQueueError/Code/invalidPayload`` when the payload cannot be written as JSON.
+    ///
+    /// Providers call this before accepting a payload so that every provider rejects the same payloads.
+    public func validate() throws(MessageQueueError) {
+        guard isValidJSON else {
+            throw MessageQueueError(.invalidPayload, "the payload contains a NaN or infinite number, which JSON cannot represent")
+        }
+    }
+}
+
+extension MessageQueuePayload: ExpressibleByDictionaryLiteral {
+    public init(dictionaryLiteral elements: (String, JSONValue)...) {
+        self.init(Dictionary(elements, uniquingKeysWith: { _, last in last }))
+    }
+}
+
+extension MessageQueuePayload: CustomStringConvertible {
+    /// The payload as compact JSON text with sorted keys.
+    public var description: String { jsonValue.description }
+}
+
+// MARK: - JSON text
+
+extension MessageQueuePayload {
+    /// Parses a payload from UTF-8 JSON text that holds one object.
+    ///
+    /// Throws ``MessageQueueError/Code/invalidPayload`` with the byte offset of the problem when the
+    /// text is not JSON, or when it is JSON but not an object.
+    public init(jsonBytes: some Collection<UInt8>) throws(MessageQueueError) {
+        let value = try JSONReader.parse(jsonBytes)
+        guard case .object(let fields) = value else {
+            throw MessageQueueError(.invalidPayload, "the JSON text is \(value.kindDescription), but a payload must be a JSON object")
+        }
+        self.init(fields)
+    }
+
+    /// Parses a payload from JSON text that holds one object.
+    public init(jsonText: String) throws(MessageQueueError) {
+        try self.init(jsonBytes: Array(jsonText.utf8))
+    }
+
+    /// The payload as compact UTF-8 JSON text.
+    ///
+    /// Throws ``MessageQueueError/Code/invalidPayload`` when a number is not finite.
+    public func jsonBytes(sortedKeys: Bool = false) throws(MessageQueueError) -> [UInt8] {
+        try validate()
+        return JSONWriter.bytes(jsonValue, sortedKeys: sortedKeys)
+    }
+
+    /// The payload as compact JSON text.
+    public func jsonText(sortedKeys: Bool = false) throws(MessageQueueError) -> String {
+        String(decoding: try jsonBytes(sortedKeys: sortedKeys), as: UTF8.self)
+    }
+}
+
+// MARK: - Codable
+
+extension MessageQueuePayload {
+    /// Encodes an application value into a payload.
+    ///
+    /// The value must encode as a keyed container (a struct or class with `Codable` synthesis, or a
+    /// dictionary keyed by strings); anything else throws ``MessageQueueError/Code/invalidPayload``.
+    public init(encoding value: some Encodable) throws(MessageQueueError) {
+        let encoded = try JSONValueEncoder().encode(value)
+        guard case .object(let fields) = encoded else {
+            throw MessageQueueError(.invalidPayload, "\(type(of: value)) encodes as \(encoded.kindDescription), but a payload must be a JSON object; wrap it in a struct")
+        }
+        self.init(fields)
+    }
+
+    /// Decodes an application value from the payload.
+    ///
+    /// Throws ``MessageQueueError/Code/invalidPayload`` naming the coding path when the payload does
+    /// not match the type.
+    public func decode<Value: Decodable>(as type: Value.Type = Value.self) throws(MessageQueueError) -> Value {
+        try JSONValueDecoder().decode(type, from: jsonValue)
+    }
+}
+
+extension JSONValue {
+    /// "an object", "an array", … for error messages.
+    var kindDescription: String {
+        switch self {
+        case .null: "null"
+        case .bool: "a Boolean"
+        case .int, .double: "a number"
+        case .string: "a string"
+        case .array: "an array"
+        case .object: "an object"
+        }
+    }
+}
