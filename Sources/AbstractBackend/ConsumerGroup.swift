@@ -24,12 +24,19 @@ public struct ConsumerGroup: Sendable, Hashable, Comparable, CustomStringConvert
         self.name = name
     }
 
-    /// The default group configured by `ABE_DEFAULT_GROUP` in `environment`, or `default`.
+    /// The group named ``defaultName``.
+    public static let defaultGroup = ConsumerGroup(unchecked: defaultName)
+
+    private init(unchecked name: String) {
+        self.name = name
+    }
+
+    /// The default group configured by `ABE_DEFAULT_GROUP` in `environment`, or ``defaultGroup``.
     ///
     /// Throws ``MessageQueueError/Code/invalidConfiguration`` naming the variable when its value is
     /// not a valid group name.
-    public static func defaultGroup(in environment: [String: String]) throws(MessageQueueError) -> ConsumerGroup {
-        guard let value = environment[defaultGroupVariable] else { return try ConsumerGroup(defaultName) }
+    public static func configuredDefault(in environment: [String: String]) throws(MessageQueueError) -> ConsumerGroup {
+        guard let value = environment[defaultGroupVariable] else { return defaultGroup }
         do {
             return try ConsumerGroup(value)
         } catch {

@@ -2,7 +2,8 @@
 ///
 /// A key is validated when it is created, so an invalid key never reaches a provider:
 /// it has 1 to ``maxByteCount`` UTF-8 bytes and no control characters (no NUL, tab, newline,
-/// U+007F–U+009F). Any other Unicode is allowed.
+/// U+007F–U+009F). Any other Unicode is allowed. A dead-letter key (one ending in
+/// ``deadLetterSuffix``) may be longer by the length of the suffix, so every key has one.
 ///
 /// ```swift
 /// let orders = try MessageQueueKey("orders")
@@ -18,7 +19,8 @@ public struct MessageQueueKey: Sendable, Hashable, Comparable, CustomStringConve
 
     /// Creates a key, or throws ``MessageQueueError/Code/invalidKey`` naming the broken rule.
     public init(_ rawValue: String) throws(MessageQueueError) {
-        if let problem = NameValidation.problem(in: rawValue, maxBytes: Self.maxByteCount) {
+        let limit = Self.maxByteCount + (rawValue.hasSuffix(Self.deadLetterSuffix) ? Self.deadLetterSuffix.utf8.count : 0)
+        if let problem = NameValidation.problem(in: rawValue, maxBytes: limit) {
             throw MessageQueueError(.invalidKey, "invalid key \(NameValidation.quoted(rawValue)): \(problem)")
         }
         self.rawValue = rawValue
@@ -32,9 +34,13 @@ public struct MessageQueueKey: Sendable, Hashable, Comparable, CustomStringConve
 
     /// The key that receives this key's dead letters (`<key>:dead-letter`).
     ///
-    /// Throws when the result would exceed ``maxByteCount``.
-    public func deadLetterKey() throws(MessageQueueError) -> MessageQueueKey {
-        try MessageQueueKey(rawValue + Self.deadLetterSuffix)
+    /// The dead-letter key of a dead-letter key is itself: a message that fails there stays there.
+    public var deadLetterKey: MessageQueueKey {
+        isDeadLetter ? self : MessageQueueKey(unchecked: rawValue + Self.deadLetterSuffix)
+    }
+
+    private init(unchecked rawValue: String) {
+        self.rawValue = rawValue
     }
 
     public var description: String { rawValue }

@@ -3,7 +3,7 @@ import struct Foundation.Date
 /// A message delivered to a consumer.
 ///
 /// A delivered message stays pending in its group until ``ack()``. If it is not acknowledged within
-/// the provider's visibility timeout, or its consumer goes away, or it is ``nack(retryAfter:)``-ed,
+/// the provider's visibility timeout, or its consumer goes away, or it is ``nack(retryAfter:reason:)``-ed,
 /// it is delivered again with ``deliveryCount`` one higher. After the provider's `maxDeliveries`
 /// it moves to the key's dead-letter key instead.
 public struct MessageQueueMessage: Sendable {
@@ -21,7 +21,7 @@ public struct MessageQueueMessage: Sendable {
     public let publishedAt: Date
     /// How many times the message has been delivered in this group, `1` on first delivery.
     public let deliveryCount: Int
-    /// What the provider needs to find this delivery again in ``ack()`` and ``nack(retryAfter:)``.
+    /// What the provider needs to find this delivery again in ``ack()`` and ``nack(retryAfter:reason:)``.
     public let receipt: DeliveryReceipt
     private let acknowledger: any MessageAcknowledger
 
@@ -61,8 +61,13 @@ public struct MessageQueueMessage: Sendable {
     /// this delivery was the provider's last allowed one, the message moves to the dead-letter key.
     /// Does nothing when this delivery is no longer the current one (it timed out and was
     /// delivered again).
-    public func nack(retryAfter: Duration = .zero) async throws {
-        try await acknowledger.reject(self, retryAfter: retryAfter)
+    ///
+    /// - Parameters:
+    ///   - retryAfter: The earliest time from now at which the message is delivered again.
+    ///   - reason: Why processing failed; kept with the message and written into the dead letter
+    ///     if this was the last delivery.
+    public func nack(retryAfter: Duration = .zero, reason: String? = nil) async throws {
+        try await acknowledger.reject(self, retryAfter: retryAfter, reason: reason)
     }
 }
 
@@ -87,6 +92,6 @@ public struct DeliveryReceipt: Sendable, Hashable {
 public protocol MessageAcknowledger: Sendable {
     /// Acknowledges `message` in its group. See ``MessageQueueMessage/ack()``.
     func acknowledge(_ message: MessageQueueMessage) async throws
-    /// Returns `message` to its group for redelivery. See ``MessageQueueMessage/nack(retryAfter:)``.
-    func reject(_ message: MessageQueueMessage, retryAfter: Duration) async throws
+    /// Returns `message` to its group for redelivery. See ``MessageQueueMessage/nack(retryAfter:reason:)``.
+    func reject(_ message: MessageQueueMessage, retryAfter: Duration, reason: String?) async throws
 }

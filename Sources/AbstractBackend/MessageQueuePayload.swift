@@ -40,7 +40,7 @@ public struct MessageQueuePayload: Sendable, Hashable {
 
 extension MessageQueuePayload: ExpressibleByDictionaryLiteral {
     public init(dictionaryLiteral elements: (String, JSONValue)...) {
-        self.init(Dictionary(elements, uniquingKeysWith: { _, last in last }))
+        self.init(Dictionary(uniqueKeysWithValues: elements))
     }
 }
 

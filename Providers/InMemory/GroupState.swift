@@ -1,0 +1,173 @@
+import AbstractBackend
+import DequeModule
+
+/// One consumer group's progress through one key's log.
+///
+/// Sequence numbers below `floor` are acknowledged; `slots[i]` describes `floor + i` for every
+/// sequence number delivered at least once (`floor..<cursor`); `cursor` is the next message never
+/// delivered. Slots are a ring indexed by sequence number, so claim and ack are O(1) without hashing.
+struct GroupState {
+    enum Slot {
+        case acked
+        /// Delivered `deliveries` times; redelivered when `deadline` passes unless acknowledged.
+        case pending(deliveries: Int, deadline: ContinuousClock.Instant)
+        /// Waiting in `ready` to be delivered again.
+        case ready(deliveries: Int)
+    }
+
+    /// A delivery handed to a consumer.
+    struct Claim {
+        let sequence: UInt64
+        let deliveries: Int
+    }
+
+    /// A message that exhausted its deliveries and must move to the dead-letter key.
+    struct Exhausted {
+        let sequence: UInt64
+        let deliveries: Int
+        let lastError: String?
+    }
+
+    let group: ConsumerGroup
+    private(set) var floor: UInt64
+    private(set) var cursor: UInt64
+    private var slots: Deque<Slot> = []
+    /// Sequence numbers to deliver again, in the order they became ready.
+    private var ready: Deque<UInt64> = []
+    /// No pending deadline is earlier than this; `nil` when nothing is pending.
+    private(set) var earliestDeadline: ContinuousClock.Instant?
+    /// The reasons given with `nack`, kept until the message is acknowledged or dead-lettered.
+    private var lastErrors: [UInt64: String] = [:]
+
+    init(group: ConsumerGroup, start: UInt64) {
+        self.group = group
+        self.floor = start
+        self.cursor = start
+    }
+
+    /// Un-acknowledged messages that were delivered at least once.
+    var pendingCount: Int { slots.reduce(0) { $0 + ($1.isAcked ? 0 : 1) } }
+
+    /// Takes up to `limit` deliveries: redeliveries first, then new messages below `end`.
+    mutating func claim(
+        limit: Int,
+        end: UInt64,
+        now: ContinuousClock.Instant,
+        visibilityTimeout: Duration,
+        into claims: inout [Claim]
+    ) {
+        let deadline = now + visibilityTimeout
+        while claims.count < limit, let sequence = ready.popFirst() {
+            let index = Int(sequence - floor)
+            guard sequence >= floor, case .ready(let deliveries) = slots[index] else { continue }
+            slots[index] = .pending(deliveries: deliveries + 1, deadline: deadline)
+            claims.append(Claim(sequence: sequence, deliveries: deliveries + 1))
+        }
+        while claims.count < limit, cursor < end {
+            slots.append(.pending(deliveries: 1, deadline: deadline))
+            claims.append(Claim(sequence: cursor, deliveries: 1))
+            cursor += 1
+        }
+        if !claims.isEmpty, earliestDeadline.map({ deadline < $0 }) ?? true {
+            earliestDeadline = deadline
+        }
+    }
+
+    /// Moves every pending message whose deadline has passed to `ready`, or to `exhausted` when
+    /// it has had `maxDeliveries` deliveries. Returns whether anything became ready.
+    mutating func expire(now: ContinuousClock.Instant, maxDeliveries: Int, exhausted: inout [Exhausted]) -> Bool {
+        guard let earliest = earliestDeadline, earliest <= now else { return false }
+        var next: ContinuousClock.Instant?
+        var madeReady = false
+        for index in slots.indices {
+            guard case .pending(let deliveries, let deadline) = slots[index] else { continue }
+            let sequence = floor + UInt64(index)
+            if deadline > now {
+                next = next.map { min($0, deadline) } ?? deadline
+            } else if deliveries >= maxDeliveries {
+                slots[index] = .acked
+                exhausted.append(Exhausted(sequence: sequence, deliveries: deliveries, lastError: lastErrors.removeValue(forKey: sequence)))
+            } else {
+                slots[index] = .ready(deliveries: deliveries)
+                ready.append(sequence)
+                madeReady = true
+            }
+        }
+        earliestDeadline = next
+        advanceFloor()
+        return madeReady
+    }
+
+    /// Acknowledges `sequence`. Returns whether the floor moved, which may let the log shrink.
+    mutating func ack(_ sequence: UInt64) -> Bool {
+        guard sequence >= floor, sequence < cursor else { return false }
+        let index = Int(sequence - floor)
+        if case .acked = slots[index] { return false }
+        slots[index] = .acked
+        if !lastErrors.isEmpty { lastErrors[sequence] = nil }
+        guard index == 0 else { return false }
+        advanceFloor()
+        return true
+    }
+
+    enum RejectOutcome {
+        /// The delivery is no longer current: nothing changed.
+        case stale
+        /// Delivered again once `retryAfter` has passed.
+        case retry(immediately: Bool)
+        /// This was the last allowed delivery.
+        case exhausted(Exhausted)
+    }
+
+    /// Returns the delivery `deliveries` of `sequence` for redelivery after `retryAfter`.
+    mutating func reject(
+        _ sequence: UInt64,
+        deliveries: Int,
+        retryAfter: Duration,
+        reason: String?,
+        now: ContinuousClock.Instant,
+        maxDeliveries: Int
+    ) -> RejectOutcome {
+        guard sequence >= floor, sequence < cursor else { return .stale }
+        let index = Int(sequence - floor)
+        guard case .pending(let current, _) = slots[index], current == deliveries else { return .stale }
+        if let reason { lastErrors[sequence] = reason }
+        if deliveries >= maxDeliveries {
+            slots[index] = .acked
+            let lastError = lastErrors.removeValue(forKey: sequence)
+            advanceFloor()
+            return .exhausted(Exhausted(sequence: sequence, deliveries: deliveries, lastError: lastError))
+        }
+        if retryAfter <= .zero {
+            slots[index] = .ready(deliveries: deliveries)
+            ready.append(sequence)
+            return .retry(immediately: true)
+        }
+        let deadline = now + retryAfter
+        slots[index] = .pending(deliveries: deliveries, deadline: deadline)
+        if earliestDeadline.map({ deadline < $0 }) ?? true { earliestDeadline = deadline }
+        return .retry(immediately: false)
+    }
+
+    /// Puts claimed but never handed-out deliveries back, without counting them as deliveries.
+    /// They go to the front of `ready`, in their original order, so that order is kept.
+    mutating func release(_ claims: some BidirectionalCollection<Claim>) {
+        for claim in claims.reversed() where claim.sequence >= floor && claim.sequence < cursor {
+            let index = Int(claim.sequence - floor)
+            guard case .pending(let current, _) = slots[index], current == claim.deliveries else { continue }
+            slots[index] = .ready(deliveries: claim.deliveries - 1)
+            ready.prepend(claim.sequence)
+        }
+    }
+
+    private mutating func advanceFloor() {
+        while let first = slots.first, first.isAcked {
+            slots.removeFirst()
+            floor += 1
+        }
+    }
+}
+
+extension GroupState.Slot {
+    var isAcked: Bool { if case .acked = self { true } else { false } }
+}

@@ -1,0 +1,158 @@
+import AbstractBackend
+
+extension InMemoryBackend {
+    /// The messages of one or more keys, for one group. Each iterator is one member of the group.
+    public struct Messages: AsyncSequence, Sendable {
+        public typealias Element = MessageQueueMessage
+        public typealias Failure = any Error
+
+        let registry: KeyRegistry
+        let group: ConsumerGroup
+        /// `nil` reads every key except dead-letter keys.
+        let keys: [MessageQueueKey]?
+
+        public func makeAsyncIterator() -> Iterator {
+            Iterator(consumer: InMemoryConsumer(registry: registry, group: group, keys: keys))
+        }
+
+        /// Delivers messages; throws `CancellationError` when its task is cancelled and
+        /// ``MessageQueueError/Code/closed`` when the backend is closed.
+        public struct Iterator: AsyncIteratorProtocol {
+            let consumer: InMemoryConsumer
+
+            public mutating func next() async throws -> MessageQueueMessage? {
+                try await consumer.next()
+            }
+        }
+    }
+}
+
+/// One member of a group: claims batches of up to `prefetch` messages and hands them out one by one.
+final class InMemoryConsumer {
+    private struct Subscription {
+        let log: KeyLog
+        let groupIndex: Int
+    }
+
+    private let registry: KeyRegistry
+    private let group: ConsumerGroup
+    private let explicitKeys: [MessageQueueKey]?
+    private let prefetch: Int
+    private let signal = WakeSignal()
+    private var subscriptions: [Subscription] = []
+    private var generation: Int?
+    /// Where the next round of claims starts, so that no key starves the others.
+    private var rotation = 0
+    private var batch: [KeyLog.Delivery] = []
+    private var handedOut = 0
+    private var batchSource: Subscription?
+    private var claimScratch: [GroupState.Claim] = []
+    private var isFinished = false
+
+    init(registry: KeyRegistry, group: ConsumerGroup, keys: [MessageQueueKey]?) {
+        self.registry = registry
+        self.group = group
+        self.prefetch = registry.configuration.prefetch
+        if let keys {
+            var seen = Set<MessageQueueKey>()
+            self.explicitKeys = keys.filter { seen.insert($0).inserted }
+        } else {
+            self.explicitKeys = nil
+            registry.watch(signal)
+        }
+        batch.reserveCapacity(prefetch)
+    }
+
+    deinit {
+        releaseBatch()
+        for subscription in subscriptions { subscription.log.removeWaiter(signal) }
+        if explicitKeys == nil { registry.unwatch(signal) }
+    }
+
+    func next() async throws -> MessageQueueMessage? {
+        guard !isFinished else { return nil }
+        do {
+            if handedOut < batch.count, let source = batchSource {
+                try Task.checkCancellation()
+                defer { handedOut += 1 }
+                return source.log.message(for: batch[handedOut], group: group, groupIndex: source.groupIndex)
+            }
+            return try await claimNextBatch()
+        } catch {
+            isFinished = true
+            releaseBatch()
+            throw error
+        }
+    }
+
+    private func claimNextBatch() async throws -> MessageQueueMessage {
+        while true {
+            try Task.checkCancellation()
+            // Reset before looking, so that a notification arriving while we look is kept.
+            signal.reset()
+            try refreshSubscriptions()
+            var earliestDeadline: ContinuousClock.Instant?
+            let count = subscriptions.count
+            for offset in 0..<count {
+                let subscription = subscriptions[(rotation + offset) % count]
+                batch.removeAll(keepingCapacity: true)
+                handedOut = 0
+                let outcome = subscription.log.claim(
+                    group: subscription.groupIndex, limit: prefetch, waiter: signal,
+                    scratch: &claimScratch, into: &batch
+                )
+                switch outcome {
+                case .claimed:
+                    rotation = (rotation + offset + 1) % count
+                    batchSource = subscription
+                    handedOut = 1
+                    return subscription.log.message(for: batch[0], group: group, groupIndex: subscription.groupIndex)
+                case .empty(let deadline):
+                    if let deadline, earliestDeadline.map({ deadline < $0 }) ?? true { earliestDeadline = deadline }
+                case .closed:
+                    throw MessageQueueError.closed(InMemoryBackend.providerName)
+                }
+            }
+            await signal.wait(until: earliestDeadline)
+        }
+    }
+
+    /// Subscribes to the keys to read, creating this group on each key it meets for the first time.
+    private func refreshSubscriptions() throws {
+        if let explicitKeys {
+            guard generation == nil else { return }
+            guard !explicitKeys.isEmpty else {
+                throw MessageQueueError(.invalidKey, "consume(keys:group:) was given no keys; pass at least one key, or call consume(group:) to read every key")
+            }
+            subscriptions = try explicitKeys.map { key in try subscribe(try registry.log(for: key)) }
+            generation = 0
+            return
+        }
+        let current = registry.generation
+        guard current != generation else {
+            if registry.isClosed { throw MessageQueueError.closed(InMemoryBackend.providerName) }
+            return
+        }
+        let (logs, snapshotGeneration) = registry.consumableKeys()
+        if registry.isClosed { throw MessageQueueError.closed(InMemoryBackend.providerName) }
+        let known = Set(subscriptions.map { ObjectIdentifier($0.log) })
+        for log in logs where !known.contains(ObjectIdentifier(log)) {
+            subscriptions.append(try subscribe(log))
+        }
+        generation = snapshotGeneration
+    }
+
+    private func subscribe(_ log: KeyLog) throws -> Subscription {
+        guard let index = log.groupIndex(for: group) else {
+            throw MessageQueueError.closed(InMemoryBackend.providerName)
+        }
+        return Subscription(log: log, groupIndex: index)
+    }
+
+    private func releaseBatch() {
+        guard let source = batchSource, handedOut < batch.count else { return }
+        source.log.release(group: source.groupIndex, batch[handedOut...])
+        batch.removeAll()
+        handedOut = 0
+    }
+}

@@ -1,0 +1,363 @@
+import AbstractBackend
+import DequeModule
+import Synchronization
+
+import struct Foundation.Date
+
+/// One key's log, its groups and everyone waiting on it.
+///
+/// Two locks keep publishers and consumers out of each other's way: `log` guards the entries and
+/// is what publishers take; `groups` guards delivery state and is what acknowledgements take.
+/// A consumer claiming a batch takes `groups`, then `log` — never the other way round.
+/// Publishers learn what they may drop from `trimBound` (everything below it is acknowledged by
+/// every group) without taking the groups lock.
+/// Continuations are resumed and dead letters written only after the locks are released.
+final class KeyLog: MessageAcknowledger {
+    struct Entry {
+        let payload: MessageQueuePayload
+        let publishedAt: Date
+    }
+
+    /// A claimed message, as handed to a consumer.
+    struct Delivery {
+        let sequence: UInt64
+        let deliveries: Int
+        let entry: Entry
+    }
+
+    private struct Waiter {
+        let signal: WakeSignal
+        let group: Int
+    }
+
+    private typealias Publisher = UnsafeContinuation<Void, any Error>
+
+    private struct LogState {
+        var entries: Deque<Entry> = []
+        /// The sequence number of `entries.first`.
+        var firstSequence: UInt64 = 1
+        /// Consumers waiting for a new entry.
+        var waiters: [ObjectIdentifier: WakeSignal] = [:]
+        var publishers: Deque<(id: UInt64, continuation: Publisher)> = []
+        var nextPublisherID: UInt64 = 0
+        var isClosed = false
+
+        var endSequence: UInt64 { firstSequence + UInt64(entries.count) }
+
+        mutating func trim(below bound: UInt64) {
+            guard bound > firstSequence else { return }
+            entries.removeFirst(Int(bound - firstSequence))
+            firstSequence = bound
+        }
+
+        func entry(_ sequence: UInt64) -> Entry {
+            entries[Int(sequence - firstSequence)]
+        }
+
+        mutating func takeWaiters() -> [WakeSignal] {
+            guard !waiters.isEmpty else { return [] }
+            defer { waiters.removeAll() }
+            return Array(waiters.values)
+        }
+    }
+
+    private struct GroupsState {
+        var groups: [GroupState] = []
+        var indices: [ConsumerGroup: Int] = [:]
+        /// Consumers waiting for a redelivery or a deadline change in their group.
+        var waiters: [ObjectIdentifier: Waiter] = [:]
+        var isClosed = false
+
+        var lowestFloor: UInt64 { groups.lazy.map(\.floor).min() ?? 0 }
+
+        mutating func takeWaiters(group: Int, except excluded: ObjectIdentifier? = nil) -> [WakeSignal] {
+            guard !waiters.isEmpty else { return [] }
+            var woken: [WakeSignal] = []
+            for (id, waiter) in waiters where id != excluded && waiter.group == group {
+                woken.append(waiter.signal)
+                waiters[id] = nil
+            }
+            return woken
+        }
+    }
+
+    let key: MessageQueueKey
+    private let settings: InMemoryBackend.Configuration
+    /// Below this many entries, suspended publishers are resumed; the gap avoids waking them for
+    /// every single acknowledgement.
+    private let lowWater: Int
+    private weak let registry: KeyRegistry?
+    private let log = Mutex(LogState())
+    private let groups = Mutex(GroupsState())
+    /// Entries below this are acknowledged by every group and may be dropped; 0 while no group exists.
+    private let trimBound = Atomic<UInt64>(0)
+    /// Set while a publisher waits for room; an acknowledgement that raises `trimBound` then trims.
+    private let publishersWaiting = Atomic<Bool>(false)
+
+    init(key: MessageQueueKey, settings: InMemoryBackend.Configuration, registry: KeyRegistry) {
+        self.key = key
+        self.settings = settings
+        self.lowWater = settings.capacity - max(1, settings.capacity / 8)
+        self.registry = registry
+    }
+
+    // MARK: Publishing
+
+    /// Appends `payloads` in order, suspending while the log is full.
+    func append<Payloads: Collection<MessageQueuePayload>>(_ payloads: Payloads) async throws where Payloads.Index == Int {
+        var next = payloads.startIndex
+        while true {
+            next = try appendAvailable(payloads, from: next, bypassCapacity: false)
+            if next == payloads.endIndex { return }
+            try await waitForRoom()
+        }
+    }
+
+    /// Appends dead letters without waiting: they must never wait on the consumers that failed them.
+    func appendDeadLetters(_ payloads: [MessageQueuePayload]) throws {
+        _ = try appendAvailable(payloads, from: payloads.startIndex, bypassCapacity: true)
+    }
+
+    /// Appends what fits of `payloads[start...]`; returns the index of the first one left over.
+    private func appendAvailable<Payloads: Collection<MessageQueuePayload>>(
+        _ payloads: Payloads,
+        from start: Int,
+        bypassCapacity: Bool
+    ) throws -> Int where Payloads.Index == Int {
+        let publishedAt = Date()
+        let (isClosed, next, woken) = log.withLock { log -> (Bool, Int, [WakeSignal]) in
+            guard !log.isClosed else { return (true, start, []) }
+            log.trim(below: trimBound.load(ordering: .acquiring))
+            var index = start
+            while index != payloads.endIndex, bypassCapacity || log.entries.count < settings.capacity {
+                log.entries.append(Entry(payload: payloads[index], publishedAt: publishedAt))
+                index += 1
+            }
+            return (false, index, index == start ? [] : log.takeWaiters())
+        }
+        if isClosed { throw MessageQueueError.closed(InMemoryBackend.providerName) }
+        for signal in woken { signal.notify() }
+        return next
+    }
+
+    private func waitForRoom() async throws {
+        let id = log.withLock { log in
+            log.nextPublisherID += 1
+            return log.nextPublisherID
+        }
+        try await withTaskCancellationHandler {
+            try await withUnsafeThrowingContinuation { (continuation: Publisher) in
+                let outcome = log.withLock { log -> Result<Void, any Error>? in
+                    if log.isClosed { return .failure(MessageQueueError.closed(InMemoryBackend.providerName)) }
+                    if Task.isCancelled { return .failure(CancellationError()) }
+                    log.publishers.append((id, continuation))
+                    // Announce the wait before the last look at trimBound: an acknowledgement either
+                    // raised the bound before this look, or sees the flag and wakes us.
+                    publishersWaiting.store(true, ordering: .sequentiallyConsistent)
+                    log.trim(below: trimBound.load(ordering: .sequentiallyConsistent))
+                    guard log.entries.count >= settings.capacity else {
+                        log.publishers.removeLast()
+                        publishersWaiting.store(!log.publishers.isEmpty, ordering: .relaxed)
+                        return .success(())
+                    }
+                    return nil
+                }
+                if let outcome { continuation.resume(with: outcome) }
+            }
+        } onCancel: {
+            let cancelled = log.withLock { log -> Publisher? in
+                guard let index = log.publishers.firstIndex(where: { $0.id == id }) else { return nil }
+                return log.publishers.remove(at: index).continuation
+            }
+            cancelled?.resume(throwing: CancellationError())
+        }
+    }
+
+    /// Publishes a raised `trimBound`; wakes suspended publishers when that made enough room.
+    /// Call with the groups lock held, after the floor moved.
+    private func raiseTrimBound(_ groups: inout GroupsState) -> [Publisher] {
+        trimBound.store(groups.lowestFloor, ordering: .sequentiallyConsistent)
+        guard publishersWaiting.load(ordering: .sequentiallyConsistent) else { return [] }
+        return log.withLock { log -> [Publisher] in
+            log.trim(below: trimBound.load(ordering: .relaxed))
+            guard !log.publishers.isEmpty, log.entries.count <= lowWater else { return [] }
+            publishersWaiting.store(false, ordering: .relaxed)
+            defer { log.publishers.removeAll() }
+            return log.publishers.map(\.continuation)
+        }
+    }
+
+    // MARK: Consuming
+
+    /// The index of `group` in this key, creating the group at the oldest retained message.
+    /// `nil` once closed.
+    func groupIndex(for group: ConsumerGroup) -> Int? {
+        groups.withLock { groups in
+            guard !groups.isClosed else { return nil }
+            if let index = groups.indices[group] { return index }
+            // Read the start and lower the bound under the log lock, so no trim can slip between.
+            log.withLock { log in
+                groups.groups.append(GroupState(group: group, start: log.firstSequence))
+                trimBound.store(groups.lowestFloor, ordering: .sequentiallyConsistent)
+            }
+            groups.indices[group] = groups.groups.count - 1
+            return groups.groups.count - 1
+        }
+    }
+
+    enum ClaimOutcome {
+        case claimed
+        /// Nothing to deliver; `waiter` will be notified when that changes.
+        case empty(earliestDeadline: ContinuousClock.Instant?)
+        case closed
+    }
+
+    /// Claims up to `limit` deliveries for `group` into `deliveries`, or registers `waiter`.
+    func claim(
+        group: Int,
+        limit: Int,
+        waiter: WakeSignal,
+        scratch claims: inout [GroupState.Claim],
+        into deliveries: inout [Delivery]
+    ) -> ClaimOutcome {
+        let now = ContinuousClock.now
+        let waiterID = ObjectIdentifier(waiter)
+        var exhausted: [(GroupState.Exhausted, Entry)] = []
+        claims.removeAll(keepingCapacity: true)
+        let (outcome, woken, publishers) = groups.withLock { groups -> (ClaimOutcome, [WakeSignal], [Publisher]) in
+            guard !groups.isClosed else { return (.closed, [], []) }
+            var expired: [GroupState.Exhausted] = []
+            _ = groups.groups[group].expire(now: now, maxDeliveries: settings.maxDeliveries, exhausted: &expired)
+            log.withLock { log in
+                groups.groups[group].claim(
+                    limit: limit, end: log.endSequence, now: now,
+                    visibilityTimeout: settings.visibilityTimeout, into: &claims
+                )
+                for item in expired { exhausted.append((item, log.entry(item.sequence))) }
+                for claim in claims {
+                    deliveries.append(Delivery(sequence: claim.sequence, deliveries: claim.deliveries, entry: log.entry(claim.sequence)))
+                }
+                // Registered under the log lock, so a later publish sees the waiter.
+                if claims.isEmpty { log.waiters[waiterID] = waiter }
+                log.trim(below: trimBound.load(ordering: .acquiring))
+            }
+            let publishers = expired.isEmpty ? [] : raiseTrimBound(&groups)
+            guard !claims.isEmpty else {
+                groups.waiters[waiterID] = Waiter(signal: waiter, group: group)
+                return (.empty(earliestDeadline: groups.groups[group].earliestDeadline), [], publishers)
+            }
+            // Idle members of the group must learn the new deadline, and may take what is left.
+            return (.claimed, groups.takeWaiters(group: group, except: waiterID), publishers)
+        }
+        finish(woken: woken, publishers: publishers, exhausted: exhausted, group: group)
+        return outcome
+    }
+
+    /// Gives back deliveries that were claimed but never handed to the application.
+    func release(group: Int, _ deliveries: some BidirectionalCollection<Delivery>) {
+        guard !deliveries.isEmpty else { return }
+        let woken = groups.withLock { groups -> [WakeSignal] in
+            guard !groups.isClosed else { return [] }
+            groups.groups[group].release(deliveries.lazy.map { GroupState.Claim(sequence: $0.sequence, deliveries: $0.deliveries) })
+            return groups.takeWaiters(group: group)
+        }
+        for signal in woken { signal.notify() }
+    }
+
+    func removeWaiter(_ waiter: WakeSignal) {
+        let id = ObjectIdentifier(waiter)
+        groups.withLock { $0.waiters[id] = nil }
+        log.withLock { $0.waiters[id] = nil }
+    }
+
+    func message(for delivery: Delivery, group: ConsumerGroup, groupIndex: Int) -> MessageQueueMessage {
+        MessageQueueMessage(
+            key: key,
+            group: group,
+            payload: delivery.entry.payload,
+            id: String(delivery.sequence),
+            publishedAt: delivery.entry.publishedAt,
+            deliveryCount: delivery.deliveries,
+            receipt: DeliveryReceipt(primary: delivery.sequence, secondary: UInt64(groupIndex) << 32 | UInt64(delivery.deliveries)),
+            acknowledger: self
+        )
+    }
+
+    // MARK: MessageAcknowledger
+
+    func acknowledge(_ message: MessageQueueMessage) async throws {
+        let group = Int(message.receipt.secondary >> 32)
+        let (isClosed, publishers) = groups.withLock { groups -> (Bool, [Publisher]) in
+            guard !groups.isClosed else { return (true, []) }
+            guard groups.groups[group].ack(message.receipt.primary) else { return (false, []) }
+            return (false, raiseTrimBound(&groups))
+        }
+        if isClosed { throw MessageQueueError.closed(InMemoryBackend.providerName) }
+        for publisher in publishers { publisher.resume() }
+    }
+
+    func reject(_ message: MessageQueueMessage, retryAfter: Duration, reason: String?) async throws {
+        let group = Int(message.receipt.secondary >> 32)
+        let deliveries = Int(message.receipt.secondary & 0xFFFF_FFFF)
+        let now = ContinuousClock.now
+        var exhausted: [(GroupState.Exhausted, Entry)] = []
+        let (isClosed, woken, publishers) = groups.withLock { groups -> (Bool, [WakeSignal], [Publisher]) in
+            guard !groups.isClosed else { return (true, [], []) }
+            let outcome = groups.groups[group].reject(
+                message.receipt.primary, deliveries: deliveries, retryAfter: retryAfter, reason: reason,
+                now: now, maxDeliveries: settings.maxDeliveries
+            )
+            switch outcome {
+            case .stale:
+                return (false, [], [])
+            case .retry:
+                // Waiting members recompute their deadline, or take the message now.
+                return (false, groups.takeWaiters(group: group), [])
+            case .exhausted(let item):
+                exhausted.append((item, log.withLock { $0.entry(item.sequence) }))
+                return (false, [], raiseTrimBound(&groups))
+            }
+        }
+        if isClosed { throw MessageQueueError.closed(InMemoryBackend.providerName) }
+        finish(woken: woken, publishers: publishers, exhausted: exhausted, group: group)
+    }
+
+    private func finish(
+        woken: [WakeSignal],
+        publishers: [Publisher],
+        exhausted: [(GroupState.Exhausted, Entry)],
+        group: Int
+    ) {
+        for signal in woken { signal.notify() }
+        for publisher in publishers { publisher.resume() }
+        guard !exhausted.isEmpty, let registry else { return }
+        let groupName = groups.withLock { $0.groups[group].group }
+        let letters = exhausted.map { item, entry in
+            DeadLetter(
+                key: key, group: groupName, id: String(item.sequence), deliveryCount: item.deliveries,
+                reason: .maxDeliveries, lastError: item.lastError, publishedAt: entry.publishedAt,
+                payload: entry.payload
+            )
+        }
+        registry.deadLetter(letters, from: key)
+    }
+
+    // MARK: Closing
+
+    /// Fails suspended publishers, wakes consumers so they see the close, and frees the messages.
+    func close() {
+        let (woken, publishers) = groups.withLock { groups -> ([WakeSignal], [Publisher]) in
+            var woken = groups.waiters.values.map(\.signal)
+            groups = GroupsState(isClosed: true)
+            let publishers = log.withLock { log -> [Publisher] in
+                woken += log.takeWaiters()
+                let publishers = log.publishers.map(\.continuation)
+                log = LogState(isClosed: true)
+                return publishers
+            }
+            return (woken, publishers)
+        }
+        for signal in woken { signal.notify() }
+        for publisher in publishers { publisher.resume(throwing: MessageQueueError.closed(InMemoryBackend.providerName)) }
+    }
+}

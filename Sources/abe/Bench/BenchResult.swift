@@ -1,0 +1,57 @@
+/// One line of `abe bench` output.
+struct BenchResult {
+    var backend: String
+    var scenario: String
+    var messages: Int
+    var payloadBytes: Int
+    var seconds: Double
+    var latency: LatencySummary?
+    var extra: [(String, String)] = []
+
+    var messagesPerSecond: Double { seconds > 0 ? Double(messages) / seconds : 0 }
+
+    /// The result as one JSON object, fields in a fixed order.
+    var jsonLine: String {
+        var fields: [(String, String)] = [
+            ("backend", quoted(backend)),
+            ("scenario", quoted(scenario)),
+        ]
+        fields += extra
+        fields += [
+            ("messages", "\(messages)"),
+            ("payload_bytes", "\(payloadBytes)"),
+            ("seconds", format(seconds, digits: 4)),
+            ("msgs_per_sec", "\(Int(messagesPerSecond.rounded()))"),
+            ("p50_us", latency.map { format($0.p50Microseconds, digits: 1) } ?? "null"),
+            ("p99_us", latency.map { format($0.p99Microseconds, digits: 1) } ?? "null"),
+        ]
+        return "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
+    }
+
+    private func quoted(_ text: String) -> String { "\"\(text)\"" }
+
+    private func format(_ value: Double, digits: Int) -> String {
+        var scale = 1.0
+        for _ in 0..<digits { scale *= 10 }
+        let rounded = (value * scale).rounded() / scale
+        return "\(rounded)"
+    }
+}
+
+/// Percentiles of publish→ack (or per-call) latencies.
+struct LatencySummary {
+    let p50Microseconds: Double
+    let p99Microseconds: Double
+
+    /// Sorts `nanoseconds` in place and reads the percentiles.
+    init?(nanoseconds: inout [Int64]) {
+        guard !nanoseconds.isEmpty else { return nil }
+        nanoseconds.sort()
+        func percentile(_ fraction: Double) -> Double {
+            let index = min(nanoseconds.count - 1, Int(Double(nanoseconds.count) * fraction))
+            return Double(nanoseconds[index]) / 1000
+        }
+        p50Microseconds = percentile(0.50)
+        p99Microseconds = percentile(0.99)
+    }
+}

@@ -1,0 +1,59 @@
+import AbstractBackend
+import AbstractBackendInMemory
+import ArgumentParser
+
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure publish, consume and end-to-end throughput; print one JSON object per line.",
+        discussion: """
+            Each line has backend, scenario, messages, payload_bytes, seconds, msgs_per_sec, p50_us and \
+            p99_us. Scenarios: publish (1 task, awaiting each call), publish-concurrent (64 tasks), \
+            publish-batch (batches of 256), consume (prefilled, ack each), end-to-end (one producer and \
+            one consumer at once; latency is publish to ack). The asyncstream line is the same \
+            end-to-end loop over a plain AsyncStream, measured in the same run as a baseline.
+            Build in release mode for meaningful numbers: Scripts/bench does.
+            """
+    )
+
+    enum Scenario: String, CaseIterable, ExpressibleByArgument {
+        case publish
+        case publishConcurrent = "publish-concurrent"
+        case publishBatch = "publish-batch"
+        case consume
+        case endToEnd = "end-to-end"
+        case baseline
+    }
+
+    @Option(name: .long, help: "Messages per scenario.")
+    var messages: Int = 1_000_000
+
+    @Option(name: .long, help: "Scenarios to run (repeatable): \(Scenario.allCases.map(\.rawValue).joined(separator: ", ")). Default: all.")
+    var scenario: [Scenario] = []
+
+    func validate() throws {
+        guard messages >= 64 else { throw ValidationError("--messages must be at least 64") }
+    }
+
+    func run() async throws {
+        let scenarios = scenario.isEmpty ? Scenario.allCases : scenario
+        let messages = messages
+        let memory = BackendBench(backendName: InMemoryBackend.providerName, messages: messages, extraFields: []) {
+            var configuration = InMemoryBackend.Configuration()
+            configuration.capacity = max(configuration.capacity, messages)
+            return InMemoryBackend(configuration: configuration)
+        }
+        for scenario in scenarios {
+            let line: BenchResult
+            switch scenario {
+            case .publish: line = try await memory.publish()
+            case .publishConcurrent: line = try await memory.publishConcurrent()
+            case .publishBatch: line = try await memory.publishBatch()
+            case .consume: line = try await memory.consume()
+            case .endToEnd: line = try await memory.endToEnd()
+            case .baseline: line = await AsyncStreamBaseline.endToEnd(messages: messages)
+            }
+            print(line.jsonLine)
+        }
+    }
+}
