@@ -47,7 +47,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AbstractBackendTests",
-            dependencies: ["AbstractBackend", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["AbstractBackend", "AbstractBackendInMemory", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(
             name: "AbstractBackendInMemoryTests",

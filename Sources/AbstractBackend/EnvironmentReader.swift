@@ -98,10 +98,10 @@ extension Duration {
     /// `250ms`, `30s`, `1.5s`: the spelling ``EnvironmentReader`` accepts.
     var formatted: String {
         let (seconds, attoseconds) = components
+        if attoseconds == 0 { return "\(seconds)s" }
         if seconds == 0 && attoseconds % 1_000_000_000_000_000 == 0 {
             return "\(attoseconds / 1_000_000_000_000_000)ms"
         }
-        if attoseconds == 0 { return "\(seconds)s" }
         return "\(Double(seconds) + Double(attoseconds) / 1e18)s"
     }
 }
