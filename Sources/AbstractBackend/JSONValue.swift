@@ -11,13 +11,34 @@ public enum JSONValue: Sendable, Hashable {
     case array([JSONValue])
     case object([String: JSONValue])
 
-    /// Whether every number in the value is finite, as JSON requires.
-    public var isValidJSON: Bool {
+    /// Whether the value can be written as JSON and read back: every number is finite and arrays
+    /// and objects nest at most ``MessageQueuePayload/maxDepth`` levels deep.
+    public var isValidJSON: Bool { problem(depthLeft: MessageQueuePayload.maxDepth) == nil }
+
+    enum Problem {
+        case nonFinite
+        case tooDeep
+    }
+
+    /// The first reason the value cannot be JSON, walking at most `depthLeft` levels of nesting.
+    func problem(depthLeft: Int) -> Problem? {
         switch self {
-        case .null, .bool, .int, .string: return true
-        case .double(let value): return value.isFinite
-        case .array(let values): return values.allSatisfy(\.isValidJSON)
-        case .object(let members): return members.values.allSatisfy(\.isValidJSON)
+        case .null, .bool, .int, .string:
+            return nil
+        case .double(let value):
+            return value.isFinite ? nil : .nonFinite
+        case .array(let elements):
+            guard depthLeft > 0 else { return .tooDeep }
+            for element in elements {
+                if let problem = element.problem(depthLeft: depthLeft - 1) { return problem }
+            }
+            return nil
+        case .object(let members):
+            guard depthLeft > 0 else { return .tooDeep }
+            for value in members.values {
+                if let problem = value.problem(depthLeft: depthLeft - 1) { return problem }
+            }
+            return nil
         }
     }
 

@@ -25,15 +25,29 @@ public struct MessageQueuePayload: Sendable, Hashable {
     /// The payload as a ``JSONValue/object(_:)``.
     public var jsonValue: JSONValue { .object(fields) }
 
-    /// Whether every number in the payload is finite, as JSON requires.
-    public var isValidJSON: Bool { fields.values.allSatisfy(\.isValidJSON) }
+    /// The deepest nesting a payload may have, the same limit the JSON reader enforces.
+    public static let maxDepth = 512
 
-    /// Throws ``MessageQueueError/Code/invalidPayload`` when the payload cannot be written as JSON.
+    /// Whether the payload can be written as JSON and read back. See ``validate()``.
+    public var isValidJSON: Bool { jsonValue.isValidJSON }
+
+    /// Throws ``MessageQueueError/Code/invalidPayload`` when the payload cannot be written as JSON
+    /// and read back: a NaN or infinite number, or nesting deeper than ``maxDepth``.
     ///
     /// Providers call this before accepting a payload so that every provider rejects the same payloads.
     public func validate() throws(MessageQueueError) {
-        guard isValidJSON else {
+        var problem: JSONValue.Problem?
+        for value in fields.values {
+            problem = value.problem(depthLeft: Self.maxDepth - 1)
+            if problem != nil { break }
+        }
+        switch problem {
+        case nil:
+            return
+        case .nonFinite:
             throw MessageQueueError(.invalidPayload, "the payload contains a NaN or infinite number, which JSON cannot represent")
+        case .tooDeep:
+            throw MessageQueueError(.invalidPayload, "the payload nests arrays and objects more than \(Self.maxDepth) levels deep")
         }
     }
 }
@@ -66,7 +80,7 @@ extension MessageQueuePayload {
 
     /// Parses a payload from JSON text that holds one object.
     public init(jsonText: String) throws(MessageQueueError) {
-        try self.init(jsonBytes: Array(jsonText.utf8))
+        try self.init(jsonBytes: jsonText.utf8)
     }
 
     /// The payload as compact UTF-8 JSON text.
@@ -104,6 +118,22 @@ extension MessageQueuePayload {
     /// not match the type.
     public func decode<Value: Decodable>(as type: Value.Type = Value.self) throws(MessageQueueError) -> Value {
         try JSONValueDecoder().decode(type, from: jsonValue)
+    }
+}
+
+extension MessageQueuePayload: Codable {
+    /// Decodes a JSON object, so a payload can be a property of an application type.
+    public init(from decoder: any Decoder) throws {
+        guard case .object(let fields) = try JSONValue(from: decoder) else {
+            throw DecodingError.typeMismatch(MessageQueuePayload.self, DecodingError.Context(
+                codingPath: decoder.codingPath, debugDescription: "a payload must be a JSON object"
+            ))
+        }
+        self.init(fields)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        try jsonValue.encode(to: encoder)
     }
 }
 

@@ -24,3 +24,47 @@ final class DeadLetterTests: XCTestCase {
         }
     }
 }
+
+final class PayloadValidationTests: XCTestCase {
+    private func nested(_ levels: Int) -> JSONValue {
+        var value: JSONValue = 1
+        for _ in 0..<levels { value = [value] }
+        return value
+    }
+
+    func testDepthLimitMatchesTheReader() throws {
+        // The payload object itself is the first level.
+        let deepest = MessageQueuePayload(["a": nested(MessageQueuePayload.maxDepth - 1)])
+        XCTAssertNoThrow(try deepest.validate())
+        let text = try deepest.jsonText()
+        XCTAssertEqual(try MessageQueuePayload(jsonText: text), deepest)
+
+        let tooDeep = MessageQueuePayload(["a": nested(MessageQueuePayload.maxDepth)])
+        XCTAssertFalse(tooDeep.isValidJSON)
+        XCTAssertThrowsError(try tooDeep.validate()) { error in
+            XCTAssertEqual((error as! MessageQueueError).code, .invalidPayload)
+            XCTAssertTrue((error as! MessageQueueError).message.contains("512 levels"))
+        }
+        XCTAssertThrowsError(try MessageQueuePayload(jsonText: "{\"a\":" + String(repeating: "[", count: 512) + String(repeating: "]", count: 512) + "}"))
+    }
+
+    func testNonFiniteNumbersAreRejected() {
+        for bad in [Double.nan, .infinity, -.infinity] {
+            let payload: MessageQueuePayload = ["ok": 1, "nested": ["x": [.double(bad)]]]
+            XCTAssertThrowsError(try payload.validate()) { error in
+                XCTAssertTrue((error as! MessageQueueError).message.contains("NaN or infinite"))
+            }
+        }
+    }
+
+    func testPayloadIsCodableInsideApplicationTypes() throws {
+        struct Envelope: Codable, Equatable {
+            var name: String
+            var body: MessageQueuePayload
+        }
+        let envelope = Envelope(name: "x", body: ["n": 1, "d": 1.0])
+        let payload = try MessageQueuePayload(encoding: envelope)
+        XCTAssertEqual(payload["body"], ["n": 1, "d": 1.0])
+        XCTAssertEqual(try payload.decode(as: Envelope.self), envelope)
+    }
+}

@@ -4,12 +4,12 @@
 /// number becomes ``JSONValue/double(_:)``. Duplicate object keys keep the last value.
 ///
 /// The parser is iterative, with an explicit stack, so hostile input can never overflow the thread's
-/// stack (consumers may run on small-stack threads); nesting deeper than ``maximumDepth`` is an error.
+/// stack (consumers may run on small-stack threads); nesting deeper than `maximumDepth` is an error.
 /// Every failure is a ``MessageQueueError/Code/invalidPayload`` error that names the zero-based byte
 /// offset of the problem.
 enum JSONReader {
     /// The deepest nesting of arrays and objects accepted.
-    static let maximumDepth = 512
+    static let maximumDepth = MessageQueuePayload.maxDepth
 
     /// Parses one JSON value, with optional whitespace around it, from UTF-8 bytes.
     static func parse(_ bytes: some Collection<UInt8>) throws(MessageQueueError) -> JSONValue {
@@ -31,6 +31,7 @@ enum JSONReader {
 
 // MARK: - Parser
 
+/// Byte values of the ASCII characters JSON syntax uses.
 private enum ASCII {
     static let quote = UInt8(ascii: "\"")
     static let backslash = UInt8(ascii: "\\")

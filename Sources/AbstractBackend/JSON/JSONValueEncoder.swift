@@ -78,14 +78,17 @@ private enum JSONNode {
     }
 }
 
+/// An array whose elements are still being encoded.
 private final class JSONArrayBox {
     var elements: [JSONNode] = []
 }
 
+/// An object whose members are still being encoded.
 private final class JSONObjectBox {
     var members: [String: JSONNode] = [:]
 }
 
+/// The `Encoder` for one value; a class because containers and super encoders refer back to it.
 private final class JSONEncoderImpl: Encoder {
     let codingPath: [any CodingKey]
     let state: JSONEncodingState
@@ -162,6 +165,7 @@ private final class JSONEncoderImpl: Encoder {
 
 // MARK: - Containers
 
+/// Writes members into a `JSONObjectBox`.
 private struct JSONKeyedEncodingContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     let encoder: JSONEncoderImpl
     let box: JSONObjectBox
@@ -178,7 +182,7 @@ private struct JSONKeyedEncodingContainer<Key: CodingKey>: KeyedEncodingContaine
         set(try JSONCodingPrimitives.box(value, codingPath: codingPath, key: key), for: key)
     }
     mutating func encode(_ value: Float, forKey key: Key) throws {
-        set(try JSONCodingPrimitives.box(Double(value), codingPath: codingPath, key: key), for: key)
+        set(try JSONCodingPrimitives.box(value, codingPath: codingPath, key: key), for: key)
     }
     mutating func encode(_ value: Int, forKey key: Key) throws { set(.int(Int64(value)), for: key) }
     mutating func encode(_ value: Int8, forKey key: Key) throws { set(.int(Int64(value)), for: key) }
@@ -238,6 +242,7 @@ private struct JSONKeyedEncodingContainer<Key: CodingKey>: KeyedEncodingContaine
     }
 }
 
+/// Appends elements to a `JSONArrayBox`.
 private struct JSONUnkeyedEncodingContainer: UnkeyedEncodingContainer {
     let encoder: JSONEncoderImpl
     let box: JSONArrayBox
@@ -258,7 +263,7 @@ private struct JSONUnkeyedEncodingContainer: UnkeyedEncodingContainer {
         append(try JSONCodingPrimitives.box(value, codingPath: codingPath, key: nextKey))
     }
     mutating func encode(_ value: Float) throws {
-        append(try JSONCodingPrimitives.box(Double(value), codingPath: codingPath, key: nextKey))
+        append(try JSONCodingPrimitives.box(value, codingPath: codingPath, key: nextKey))
     }
     mutating func encode(_ value: Int) throws { append(.int(Int64(value))) }
     mutating func encode(_ value: Int8) throws { append(.int(Int64(value))) }
@@ -299,18 +304,23 @@ private struct JSONUnkeyedEncodingContainer: UnkeyedEncodingContainer {
     }
 }
 
+/// Sets the encoder's one value; a second value is an error.
 private struct JSONSingleValueEncodingContainer: SingleValueEncodingContainer {
     let encoder: JSONEncoderImpl
 
     var codingPath: [any CodingKey] { encoder.codingPath }
 
-    private func set(_ value: @autoclosure () throws -> JSONValue) throws {
+    private func checkEmpty() throws {
         guard encoder.storage == nil else {
             throw EncodingError.invalidValue((), EncodingError.Context(
                 codingPath: codingPath,
                 debugDescription: "a single-value container was asked to encode a second value"
             ))
         }
+    }
+
+    private func set(_ value: @autoclosure () throws -> JSONValue) throws {
+        try checkEmpty()
         encoder.storage = .value(try value())
     }
 
@@ -321,7 +331,7 @@ private struct JSONSingleValueEncodingContainer: SingleValueEncodingContainer {
         try set(try JSONCodingPrimitives.box(value, codingPath: codingPath, key: nil))
     }
     mutating func encode(_ value: Float) throws {
-        try set(try JSONCodingPrimitives.box(Double(value), codingPath: codingPath, key: nil))
+        try set(try JSONCodingPrimitives.box(value, codingPath: codingPath, key: nil))
     }
     mutating func encode(_ value: Int) throws { try set(.int(Int64(value))) }
     mutating func encode(_ value: Int8) throws { try set(.int(Int64(value))) }
@@ -342,10 +352,7 @@ private struct JSONSingleValueEncodingContainer: SingleValueEncodingContainer {
             try set(special)
             return
         }
-        guard encoder.storage == nil else {
-            try set(.null)  // throws the "second value" error
-            return
-        }
+        try checkEmpty()
         // Same coding path, so the value can encode straight into this encoder.
         try value.encode(to: encoder)
     }
@@ -367,6 +374,21 @@ enum JSONCodingPrimitives {
             ))
         }
         return .double(value)
+    }
+
+    static func box(_ value: Float, codingPath: [any CodingKey], key: (any CodingKey)?) throws -> JSONValue {
+        guard value.isFinite else {
+            throw EncodingError.invalidValue(value, EncodingError.Context(
+                codingPath: path(codingPath, key),
+                debugDescription: "\(value) is not a finite number, and JSON can only hold finite numbers"
+            ))
+        }
+        // Widen via the Float's shortest text so 0.1 as Float is written 0.1, not 0.10000000149011612;
+        // the check keeps exactness should double rounding ever pick a different Float.
+        if let shortest = Double(value.description), Float(shortest) == value {
+            return .double(shortest)
+        }
+        return .double(Double(value))
     }
 
     static func box(_ value: UInt64, codingPath: [any CodingKey], key: (any CodingKey)?) throws -> JSONValue {
@@ -454,7 +476,7 @@ struct JSONKey: CodingKey {
     static let `super` = JSONKey(stringValue: "super")
 }
 
-/// Turns Swift's coding errors into ``MessageQueueError``s that name the path, like `items[2].price`.
+/// Turns Swift's coding errors into `MessageQueueError` values that name the path, like `items[2].price`.
 enum JSONCodingErrors {
     /// `items[2].price`, or `the top level` for an empty path.
     static func describe(_ codingPath: [any CodingKey]) -> String {

@@ -1,6 +1,6 @@
 /// Writes ``JSONValue`` as compact UTF-8 JSON text (no insignificant whitespace).
 ///
-/// Output re-reads with ``JSONReader`` to an equal value: doubles are written in their shortest
+/// Output re-reads with `JSONReader` to an equal value: doubles are written in their shortest
 /// round-trip form and always carry a `.` or exponent so they stay doubles, and strings escape only
 /// `"`, `\` and control characters (all other Unicode is written raw). With `sortedKeys`, object
 /// members are ordered by the UTF-8 bytes of their names (that is, by code point), which is stable

@@ -23,6 +23,6 @@ enum BenchPayload {
     }
 
     static var byteCount: Int {
-        100 // TEMP
+        (try? make(sequence: 1_000_000).jsonBytes().count) ?? 0
     }
 }
