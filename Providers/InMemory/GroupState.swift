@@ -7,12 +7,25 @@ import DequeModule
 /// sequence number delivered at least once (`floor..<cursor`); `cursor` is the next message never
 /// delivered. Slots are a ring indexed by sequence number, so claim and ack are O(1) without hashing.
 struct GroupState {
-    enum Slot {
-        case acked
-        /// Delivered `deliveries` times; redelivered when `deadline` passes unless acknowledged.
-        case pending(deliveries: Int, deadline: ContinuousClock.Instant)
-        /// Waiting in `ready` to be delivered again.
-        case ready(deliveries: Int)
+    /// The delivery state of one message. A plain struct rather than an enum with payloads, so
+    /// the ring holds trivially copyable values.
+    struct Slot {
+        enum State: UInt8 {
+            case acked
+            /// Redelivered when `deadline` passes unless acknowledged.
+            case pending
+            /// Waiting in `ready` to be delivered again.
+            case ready
+        }
+
+        var state: State
+        /// Deliveries so far.
+        var deliveries: Int
+        var deadline: ContinuousClock.Instant
+
+        static func pending(deliveries: Int, deadline: ContinuousClock.Instant) -> Slot {
+            Slot(state: .pending, deliveries: deliveries, deadline: deadline)
+        }
     }
 
     /// A delivery handed to a consumer.
@@ -46,7 +59,7 @@ struct GroupState {
     }
 
     /// Un-acknowledged messages that were delivered at least once.
-    var pendingCount: Int { slots.reduce(0) { $0 + ($1.isAcked ? 0 : 1) } }
+    var pendingCount: Int { slots.reduce(0) { $0 + ($1.state == .acked ? 0 : 1) } }
 
     /// Takes up to `limit` deliveries: redeliveries first, then new messages below `end`.
     mutating func claim(
@@ -59,9 +72,11 @@ struct GroupState {
         let deadline = now + visibilityTimeout
         while claims.count < limit, let sequence = ready.popFirst() {
             let index = Int(sequence - floor)
-            guard sequence >= floor, case .ready(let deliveries) = slots[index] else { continue }
-            slots[index] = .pending(deliveries: deliveries + 1, deadline: deadline)
-            claims.append(Claim(sequence: sequence, deliveries: deliveries + 1))
+            guard sequence >= floor, slots[index].state == .ready else { continue }
+            slots[index].state = .pending
+            slots[index].deliveries += 1
+            slots[index].deadline = deadline
+            claims.append(Claim(sequence: sequence, deliveries: slots[index].deliveries))
         }
         while claims.count < limit, cursor < end {
             slots.append(.pending(deliveries: 1, deadline: deadline))
@@ -79,16 +94,16 @@ struct GroupState {
         guard let earliest = earliestDeadline, earliest <= now else { return false }
         var next: ContinuousClock.Instant?
         var madeReady = false
-        for index in slots.indices {
-            guard case .pending(let deliveries, let deadline) = slots[index] else { continue }
+        for index in slots.indices where slots[index].state == .pending {
             let sequence = floor + UInt64(index)
+            let deadline = slots[index].deadline
             if deadline > now {
                 next = next.map { min($0, deadline) } ?? deadline
-            } else if deliveries >= maxDeliveries {
-                slots[index] = .acked
-                exhausted.append(Exhausted(sequence: sequence, deliveries: deliveries, lastError: lastErrors.removeValue(forKey: sequence)))
+            } else if slots[index].deliveries >= maxDeliveries {
+                slots[index].state = .acked
+                exhausted.append(Exhausted(sequence: sequence, deliveries: slots[index].deliveries, lastError: lastErrors.removeValue(forKey: sequence)))
             } else {
-                slots[index] = .ready(deliveries: deliveries)
+                slots[index].state = .ready
                 ready.append(sequence)
                 madeReady = true
             }
@@ -102,8 +117,8 @@ struct GroupState {
     mutating func ack(_ sequence: UInt64) -> Bool {
         guard sequence >= floor, sequence < cursor else { return false }
         let index = Int(sequence - floor)
-        if case .acked = slots[index] { return false }
-        slots[index] = .acked
+        if slots[index].state == .acked { return false }
+        slots[index].state = .acked
         if !lastErrors.isEmpty { lastErrors[sequence] = nil }
         guard index == 0 else { return false }
         advanceFloor()
@@ -130,21 +145,21 @@ struct GroupState {
     ) -> RejectOutcome {
         guard sequence >= floor, sequence < cursor else { return .stale }
         let index = Int(sequence - floor)
-        guard case .pending(let current, _) = slots[index], current == deliveries else { return .stale }
+        guard slots[index].state == .pending, slots[index].deliveries == deliveries else { return .stale }
         if let reason { lastErrors[sequence] = reason }
         if deliveries >= maxDeliveries {
-            slots[index] = .acked
+            slots[index].state = .acked
             let lastError = lastErrors.removeValue(forKey: sequence)
             advanceFloor()
             return .exhausted(Exhausted(sequence: sequence, deliveries: deliveries, lastError: lastError))
         }
         if retryAfter <= .zero {
-            slots[index] = .ready(deliveries: deliveries)
+            slots[index].state = .ready
             ready.append(sequence)
             return .retry(immediately: true)
         }
         let deadline = now + retryAfter
-        slots[index] = .pending(deliveries: deliveries, deadline: deadline)
+        slots[index].deadline = deadline
         if earliestDeadline.map({ deadline < $0 }) ?? true { earliestDeadline = deadline }
         return .retry(immediately: false)
     }
@@ -154,20 +169,17 @@ struct GroupState {
     mutating func release(_ claims: some BidirectionalCollection<Claim>) {
         for claim in claims.reversed() where claim.sequence >= floor && claim.sequence < cursor {
             let index = Int(claim.sequence - floor)
-            guard case .pending(let current, _) = slots[index], current == claim.deliveries else { continue }
-            slots[index] = .ready(deliveries: claim.deliveries - 1)
+            guard slots[index].state == .pending, slots[index].deliveries == claim.deliveries else { continue }
+            slots[index].state = .ready
+            slots[index].deliveries -= 1
             ready.prepend(claim.sequence)
         }
     }
 
     private mutating func advanceFloor() {
-        while let first = slots.first, first.isAcked {
+        while let first = slots.first, first.state == .acked {
             slots.removeFirst()
             floor += 1
         }
     }
-}
-
-extension GroupState.Slot {
-    var isAcked: Bool { if case .acked = self { true } else { false } }
 }

@@ -68,7 +68,13 @@ final class KeyLog: MessageAcknowledger {
         var waiters: [ObjectIdentifier: Waiter] = [:]
         var isClosed = false
 
-        var lowestFloor: UInt64 { groups.lazy.map(\.floor).min() ?? 0 }
+        var lowestFloor: UInt64 {
+            // Indices, not elements: iterating would copy each group's buffers.
+            guard !groups.isEmpty else { return 0 }
+            var lowest = groups[0].floor
+            for index in groups.indices where groups[index].floor < lowest { lowest = groups[index].floor }
+            return lowest
+        }
 
         mutating func takeWaiters(group: Int, except excluded: ObjectIdentifier? = nil) -> [WakeSignal] {
             guard !waiters.isEmpty else { return [] }
