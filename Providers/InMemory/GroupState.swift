@@ -1,5 +1,4 @@
 import AbstractBackend
-import DequeModule
 
 /// One consumer group's progress through one key's log.
 ///
@@ -44,9 +43,9 @@ struct GroupState {
     let group: ConsumerGroup
     private(set) var floor: UInt64
     private(set) var cursor: UInt64
-    private var slots: Deque<Slot> = []
+    private var slots = Queue(vacancy: Slot(state: .acked, deliveries: 0, deadline: .now))
     /// Sequence numbers to deliver again, in the order they became ready.
-    private var ready: Deque<UInt64> = []
+    private var ready = Queue<UInt64>(vacancy: 0)
     /// No pending deadline is earlier than this; `nil` when nothing is pending.
     private(set) var earliestDeadline: ContinuousClock.Instant?
     /// The reasons given with `nack`, kept until the message is acknowledged or dead-lettered.
@@ -59,7 +58,7 @@ struct GroupState {
     }
 
     /// Un-acknowledged messages that were delivered at least once.
-    var pendingCount: Int { slots.reduce(0) { $0 + ($1.state == .acked ? 0 : 1) } }
+    var pendingCount: Int { (0..<slots.count).reduce(0) { $0 + (slots[$1].state == .acked ? 0 : 1) } }
 
     /// Takes up to `limit` deliveries: redeliveries first, then new messages below `end`.
     mutating func claim(
@@ -94,7 +93,7 @@ struct GroupState {
         guard let earliest = earliestDeadline, earliest <= now else { return false }
         var next: ContinuousClock.Instant?
         var madeReady = false
-        for index in slots.indices where slots[index].state == .pending {
+        for index in 0..<slots.count where slots[index].state == .pending {
             let sequence = floor + UInt64(index)
             let deadline = slots[index].deadline
             if deadline > now {
@@ -177,9 +176,10 @@ struct GroupState {
     }
 
     private mutating func advanceFloor() {
-        while let first = slots.first, first.state == .acked {
-            slots.removeFirst()
-            floor += 1
-        }
+        var acked = 0
+        while acked < slots.count, slots[acked].state == .acked { acked += 1 }
+        guard acked > 0 else { return }
+        slots.removeFirst(acked)
+        floor += UInt64(acked)
     }
 }

@@ -29,23 +29,18 @@ extension InMemoryBackend {
 
 /// One member of a group: claims batches of up to `prefetch` messages and hands them out one by one.
 final class InMemoryConsumer {
-    private struct Subscription {
-        let log: KeyLog
-        let groupIndex: Int
-    }
-
     private let registry: KeyRegistry
     private let group: ConsumerGroup
     private let explicitKeys: [MessageQueueKey]?
     private let prefetch: Int
     private let signal = WakeSignal()
-    private var subscriptions: [Subscription] = []
+    private var subscriptions: [GroupMember] = []
     private var generation: Int?
     /// Where the next round of claims starts, so that no key starves the others.
     private var rotation = 0
     private var batch: [KeyLog.Delivery] = []
     private var handedOut = 0
-    private var batchSource: Subscription?
+    private var batchSource: GroupMember?
     private var claimScratch: [GroupState.Claim] = []
     private var isFinished = false
 
@@ -75,7 +70,7 @@ final class InMemoryConsumer {
             if handedOut < batch.count, let source = batchSource {
                 try Task.checkCancellation()
                 defer { handedOut += 1 }
-                return source.log.message(for: batch[handedOut], group: group, groupIndex: source.groupIndex)
+                return source.message(for: batch[handedOut])
             }
             return try await claimNextBatch()
         } catch {
@@ -98,7 +93,7 @@ final class InMemoryConsumer {
                 batch.removeAll(keepingCapacity: true)
                 handedOut = 0
                 let outcome = subscription.log.claim(
-                    group: subscription.groupIndex, limit: prefetch, waiter: signal,
+                    group: subscription.index, limit: prefetch, waiter: signal,
                     scratch: &claimScratch, into: &batch
                 )
                 switch outcome {
@@ -106,7 +101,7 @@ final class InMemoryConsumer {
                     rotation = (rotation + offset + 1) % count
                     batchSource = subscription
                     handedOut = 1
-                    return subscription.log.message(for: batch[0], group: group, groupIndex: subscription.groupIndex)
+                    return subscription.message(for: batch[0])
                 case .empty(let deadline):
                     if let deadline, earliestDeadline.map({ deadline < $0 }) ?? true { earliestDeadline = deadline }
                 case .closed:
@@ -142,16 +137,16 @@ final class InMemoryConsumer {
         generation = snapshotGeneration
     }
 
-    private func subscribe(_ log: KeyLog) throws -> Subscription {
+    private func subscribe(_ log: KeyLog) throws -> GroupMember {
         guard let index = log.groupIndex(for: group) else {
             throw MessageQueueError.closed(InMemoryBackend.providerName)
         }
-        return Subscription(log: log, groupIndex: index)
+        return GroupMember(log: log, group: group, index: index)
     }
 
     private func releaseBatch() {
         guard let source = batchSource, handedOut < batch.count else { return }
-        source.log.release(group: source.groupIndex, batch[handedOut...])
+        source.log.release(group: source.index, batch[handedOut...])
         batch.removeAll()
         handedOut = 0
     }

@@ -1,5 +1,4 @@
 import AbstractBackend
-import DequeModule
 import Synchronization
 
 import struct Foundation.Date
@@ -12,7 +11,11 @@ import struct Foundation.Date
 /// Publishers learn what they may drop from `trimBound` (everything below it is acknowledged by
 /// every group) without taking the groups lock.
 /// Continuations are resumed and dead letters written only after the locks are released.
-final class KeyLog: MessageAcknowledger {
+///
+/// The two sides also stay on separate cache lines (see `CacheLinePadding`): on two cores, a line
+/// written by both the publishing and the consuming thread for every message costs more than all
+/// the bookkeeping here.
+final class KeyLog: Sendable {
     struct Entry {
         let payload: MessageQueuePayload
         let publishedAt: Date
@@ -33,12 +36,12 @@ final class KeyLog: MessageAcknowledger {
     private typealias Publisher = UnsafeContinuation<Void, any Error>
 
     private struct LogState {
-        var entries: Deque<Entry> = []
+        var entries = Queue(vacancy: Entry(payload: MessageQueuePayload(), publishedAt: Date(timeIntervalSince1970: 0)))
         /// The sequence number of `entries.first`.
         var firstSequence: UInt64 = 1
         /// Consumers waiting for a new entry.
         var waiters: [ObjectIdentifier: WakeSignal] = [:]
-        var publishers: Deque<(id: UInt64, continuation: Publisher)> = []
+        var publishers: [(id: UInt64, continuation: Publisher)] = []
         var nextPublisherID: UInt64 = 0
         var isClosed = false
 
@@ -66,6 +69,8 @@ final class KeyLog: MessageAcknowledger {
         var indices: [ConsumerGroup: Int] = [:]
         /// Consumers waiting for a redelivery or a deadline change in their group.
         var waiters: [ObjectIdentifier: Waiter] = [:]
+        /// The value last stored in `trimBound`.
+        var publishedBound: UInt64 = 0
         var isClosed = false
 
         var lowestFloor: UInt64 {
@@ -93,12 +98,19 @@ final class KeyLog: MessageAcknowledger {
     /// every single acknowledgement.
     private let lowWater: Int
     private weak let registry: KeyRegistry?
+    private let padding0 = CacheLinePadding()
     private let log = Mutex(LogState())
+    private let padding1 = CacheLinePadding()
     private let groups = Mutex(GroupsState())
+    private let padding2 = CacheLinePadding()
     /// Entries below this are acknowledged by every group and may be dropped; 0 while no group exists.
+    /// Acknowledgements raise it in steps of `trimStep`, so the publisher's cache line is not
+    /// pulled over for every single one.
     private let trimBound = Atomic<UInt64>(0)
     /// Set while a publisher waits for room; an acknowledgement that raises `trimBound` then trims.
     private let publishersWaiting = Atomic<Bool>(false)
+    private let padding3 = CacheLinePadding()
+    private static let trimStep: UInt64 = 32
 
     init(key: MessageQueueKey, settings: InMemoryBackend.Configuration, registry: KeyRegistry) {
         self.key = key
@@ -156,19 +168,20 @@ final class KeyLog: MessageAcknowledger {
                 let outcome = log.withLock { log -> Result<Void, any Error>? in
                     if log.isClosed { return .failure(MessageQueueError.closed(InMemoryBackend.providerName)) }
                     if Task.isCancelled { return .failure(CancellationError()) }
+                    log.trim(below: trimBound.load(ordering: .acquiring))
+                    if log.entries.count < settings.capacity { return .success(()) }
                     log.publishers.append((id, continuation))
-                    // Announce the wait before the last look at trimBound: an acknowledgement either
-                    // raised the bound before this look, or sees the flag and wakes us.
                     publishersWaiting.store(true, ordering: .sequentiallyConsistent)
-                    log.trim(below: trimBound.load(ordering: .sequentiallyConsistent))
-                    guard log.entries.count >= settings.capacity else {
-                        log.publishers.removeLast()
-                        publishersWaiting.store(!log.publishers.isEmpty, ordering: .relaxed)
-                        return .success(())
-                    }
                     return nil
                 }
-                if let outcome { continuation.resume(with: outcome) }
+                if let outcome {
+                    continuation.resume(with: outcome)
+                    return
+                }
+                // Acknowledgements publish the trim bound lazily, so it may lag the groups. Settle it
+                // now: any acknowledgement from here on sees `publishersWaiting` and wakes us.
+                let woken = groups.withLock { groups in raiseTrimBound(&groups, force: true) }
+                for publisher in woken { publisher.resume() }
             }
         } onCancel: {
             let cancelled = log.withLock { log -> Publisher? in
@@ -179,13 +192,20 @@ final class KeyLog: MessageAcknowledger {
         }
     }
 
-    /// Publishes a raised `trimBound`; wakes suspended publishers when that made enough room.
-    /// Call with the groups lock held, after the floor moved.
-    private func raiseTrimBound(_ groups: inout GroupsState) -> [Publisher] {
-        trimBound.store(groups.lowestFloor, ordering: .sequentiallyConsistent)
+    /// Publishes the groups' lowest floor as `trimBound` when it moved by `trimStep`, when
+    /// `force` is set, or when a publisher waits; wakes suspended publishers when that made enough
+    /// room. Call with the groups lock held.
+    private func raiseTrimBound(_ groups: inout GroupsState, force: Bool) -> [Publisher] {
+        let lowest = groups.lowestFloor
+        guard lowest != groups.publishedBound else { return [] }
+        guard force || lowest >= groups.publishedBound + Self.trimStep || publishersWaiting.load(ordering: .relaxed) else {
+            return []
+        }
+        groups.publishedBound = lowest
+        trimBound.store(lowest, ordering: .sequentiallyConsistent)
         guard publishersWaiting.load(ordering: .sequentiallyConsistent) else { return [] }
         return log.withLock { log -> [Publisher] in
-            log.trim(below: trimBound.load(ordering: .relaxed))
+            log.trim(below: lowest)
             guard !log.publishers.isEmpty, log.entries.count <= lowWater else { return [] }
             publishersWaiting.store(false, ordering: .relaxed)
             defer { log.publishers.removeAll() }
@@ -204,7 +224,8 @@ final class KeyLog: MessageAcknowledger {
             // Read the start and lower the bound under the log lock, so no trim can slip between.
             log.withLock { log in
                 groups.groups.append(GroupState(group: group, start: log.firstSequence))
-                trimBound.store(groups.lowestFloor, ordering: .sequentiallyConsistent)
+                groups.publishedBound = groups.lowestFloor
+                trimBound.store(groups.publishedBound, ordering: .sequentiallyConsistent)
             }
             groups.indices[group] = groups.groups.count - 1
             return groups.groups.count - 1
@@ -245,9 +266,8 @@ final class KeyLog: MessageAcknowledger {
                 }
                 // Registered under the log lock, so a later publish sees the waiter.
                 if claims.isEmpty { log.waiters[waiterID] = waiter }
-                log.trim(below: trimBound.load(ordering: .acquiring))
             }
-            let publishers = expired.isEmpty ? [] : raiseTrimBound(&groups)
+            let publishers = raiseTrimBound(&groups, force: true)
             guard !claims.isEmpty else {
                 groups.waiters[waiterID] = Waiter(signal: waiter, group: group)
                 return (.empty(earliestDeadline: groups.groups[group].earliestDeadline), [], publishers)
@@ -276,41 +296,31 @@ final class KeyLog: MessageAcknowledger {
         log.withLock { $0.waiters[id] = nil }
     }
 
-    func message(for delivery: Delivery, group: ConsumerGroup, groupIndex: Int) -> MessageQueueMessage {
-        MessageQueueMessage(
-            key: key,
-            group: group,
-            payload: delivery.entry.payload,
-            id: String(delivery.sequence),
-            publishedAt: delivery.entry.publishedAt,
-            deliveryCount: delivery.deliveries,
-            receipt: DeliveryReceipt(primary: delivery.sequence, secondary: UInt64(groupIndex) << 32 | UInt64(delivery.deliveries)),
-            acknowledger: self
-        )
-    }
+    // MARK: Outcomes
 
-    // MARK: MessageAcknowledger
-
-    func acknowledge(_ message: MessageQueueMessage) async throws {
-        let group = Int(message.receipt.secondary >> 32)
+    func acknowledge(group: Int, sequence: UInt64) throws(MessageQueueError) {
         let (isClosed, publishers) = groups.withLock { groups -> (Bool, [Publisher]) in
             guard !groups.isClosed else { return (true, []) }
-            guard groups.groups[group].ack(message.receipt.primary) else { return (false, []) }
-            return (false, raiseTrimBound(&groups))
+            guard groups.groups[group].ack(sequence) else { return (false, []) }
+            return (false, raiseTrimBound(&groups, force: false))
         }
         if isClosed { throw MessageQueueError.closed(InMemoryBackend.providerName) }
         for publisher in publishers { publisher.resume() }
     }
 
-    func reject(_ message: MessageQueueMessage, retryAfter: Duration, reason: String?) async throws {
-        let group = Int(message.receipt.secondary >> 32)
-        let deliveries = Int(message.receipt.secondary & 0xFFFF_FFFF)
+    func reject(
+        group: Int,
+        sequence: UInt64,
+        deliveries: Int,
+        retryAfter: Duration,
+        reason: String?
+    ) throws(MessageQueueError) {
         let now = ContinuousClock.now
         var exhausted: [(GroupState.Exhausted, Entry)] = []
         let (isClosed, woken, publishers) = groups.withLock { groups -> (Bool, [WakeSignal], [Publisher]) in
             guard !groups.isClosed else { return (true, [], []) }
             let outcome = groups.groups[group].reject(
-                message.receipt.primary, deliveries: deliveries, retryAfter: retryAfter, reason: reason,
+                sequence, deliveries: deliveries, retryAfter: retryAfter, reason: reason,
                 now: now, maxDeliveries: settings.maxDeliveries
             )
             switch outcome {
@@ -321,7 +331,7 @@ final class KeyLog: MessageAcknowledger {
                 return (false, groups.takeWaiters(group: group), [])
             case .exhausted(let item):
                 exhausted.append((item, log.withLock { $0.entry(item.sequence) }))
-                return (false, [], raiseTrimBound(&groups))
+                return (false, [], raiseTrimBound(&groups, force: true))
             }
         }
         if isClosed { throw MessageQueueError.closed(InMemoryBackend.providerName) }
@@ -366,4 +376,9 @@ final class KeyLog: MessageAcknowledger {
         for signal in woken { signal.notify() }
         for publisher in publishers { publisher.resume(throwing: MessageQueueError.closed(InMemoryBackend.providerName)) }
     }
+}
+
+/// 64 bytes that keep the fields around it on different cache lines.
+private struct CacheLinePadding {
+    let words: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
 }

@@ -92,8 +92,9 @@ extension JSONValue: ExpressibleByArrayLiteral {
 }
 
 extension JSONValue: ExpressibleByDictionaryLiteral {
+    /// A repeated key keeps its last value.
     public init(dictionaryLiteral elements: (String, JSONValue)...) {
-        self = .object(Dictionary(uniqueKeysWithValues: elements))
+        self = .object(Dictionary(elements, uniquingKeysWith: { _, last in last }))
     }
 }
 

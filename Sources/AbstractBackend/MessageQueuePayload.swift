@@ -53,8 +53,9 @@ public struct MessageQueuePayload: Sendable, Hashable {
 }
 
 extension MessageQueuePayload: ExpressibleByDictionaryLiteral {
+    /// A repeated key keeps its last value.
     public init(dictionaryLiteral elements: (String, JSONValue)...) {
-        self.init(Dictionary(uniqueKeysWithValues: elements))
+        self.init(Dictionary(elements, uniquingKeysWith: { _, last in last }))
     }
 }
 

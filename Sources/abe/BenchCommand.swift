@@ -37,12 +37,12 @@ struct BenchCommand: AsyncParsableCommand {
 
     func run() async throws {
         let scenarios = scenario.isEmpty ? Scenario.allCases : scenario
-        let messages = messages
+        let messages = BenchMessages(count: messages)
         // Publish-only and prefilled scenarios need room for every message; end-to-end runs with
         // the default capacity, so backpressure is part of what it measures.
         let memory = BackendBench(backendName: InMemoryBackend.providerName, messages: messages, extraFields: []) {
             var configuration = InMemoryBackend.Configuration()
-            configuration.capacity = max(configuration.capacity, messages)
+            configuration.capacity = max(configuration.capacity, messages.count)
             return InMemoryBackend(configuration: configuration)
         }
         let memoryWithDefaults = BackendBench(backendName: InMemoryBackend.providerName, messages: messages, extraFields: []) {

@@ -173,4 +173,56 @@ final class InMemoryBackendTests: XCTestCase {
         XCTAssertEqual(deliveryCounts, Array(repeating: 1, count: 7))
         await backend.close()
     }
+
+    /// Publishers outrun consumers through a tiny capacity, with two groups holding the log back:
+    /// every message must still arrive once per group, with no publisher left suspended.
+    func testBackpressureUnderLoadLosesNothingAndNeverStalls() async throws {
+        let backend = backend(capacity: 8, prefetch: 3)
+        let key = try MessageQueueKey("pressure")
+        let groups = [try ConsumerGroup("a"), try ConsumerGroup("b")]
+        let perPublisher = 500
+        let publishers = 4
+        let total = perPublisher * publishers
+        let received = try await bounded(30, "publishing and consuming \(total) messages through capacity 8") {
+            try await withThrowingTaskGroup(of: [Int64].self) { tasks in
+                for group in groups {
+                    for _ in 0..<2 {
+                        tasks.addTask {
+                            var seen: [Int64] = []
+                            do {
+                                for try await message in backend.consume(keys: [key], group: group) {
+                                    seen.append(message.payload["n"]!.intValue!)
+                                    try await message.ack()
+                                }
+                            } catch is CancellationError {}
+                            return seen
+                        }
+                    }
+                }
+                try await withThrowingTaskGroup(of: Void.self) { senders in
+                    for publisher in 0..<publishers {
+                        senders.addTask {
+                            for n in 0..<perPublisher {
+                                try await backend.publish(["n": .int(Int64(publisher * perPublisher + n))], to: key)
+                            }
+                        }
+                    }
+                    try await senders.waitForAll()
+                }
+                // Give consumers time to drain, then stop them.
+                try await Task.sleep(for: .milliseconds(500))
+                tasks.cancelAll()
+                var all: [[Int64]] = []
+                for try await part in tasks { all.append(part) }
+                return all
+            }
+        }
+        // Each number exactly twice: once in each group.
+        let everything = received.flatMap { $0 }
+        XCTAssertEqual(everything.count, total * 2, "each message once per group")
+        let counts = Dictionary(everything.map { ($0, 1) }, uniquingKeysWith: +)
+        XCTAssertEqual(counts.count, total)
+        XCTAssertTrue(counts.values.allSatisfy { $0 == 2 })
+        await backend.close()
+    }
 }

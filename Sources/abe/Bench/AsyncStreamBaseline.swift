@@ -1,30 +1,30 @@
 import AbstractBackend
 
 /// The baseline of `abe bench`: the end-to-end scenario over a plain `AsyncStream`, one element per
-/// message, with the same payload and the same consumer loop, in the same process and run.
+/// message, with the same payloads, the same consumer loop and the same clock, in the same run.
 enum AsyncStreamBaseline {
-    static func endToEnd(messages: Int) async -> BenchResult {
+    static func endToEnd(messages: BenchMessages) async -> BenchResult {
         let (stream, continuation) = AsyncStream.makeStream(of: MessageQueuePayload.self)
         let start = ContinuousClock.now
         let consumer = Task {
-            var latencies = [Int64](repeating: 0, count: messages)
+            var latencies = [Int64](repeating: 0, count: messages.count)
             var received = 0
-            for await element in stream {
-                latencies[received] = BenchPayload.age(of: element)
+            for await payload in stream {
+                latencies[received] = messages.age(of: payload)
                 received += 1
-                if received == messages { break }
+                if received == messages.count { break }
             }
             return latencies
         }
-        for sequence in 0..<messages {
-            continuation.yield(BenchPayload.make(sequence: sequence))
+        for sequence in 0..<messages.count {
+            continuation.yield(messages.send(sequence))
         }
         continuation.finish()
         var latencies = await consumer.value
         let seconds = (ContinuousClock.now - start).seconds
         return BenchResult(
-            backend: "asyncstream", scenario: "end-to-end", messages: messages, payloadBytes: BenchPayload.byteCount,
-            seconds: seconds, latency: LatencySummary(nanoseconds: &latencies)
+            backend: "asyncstream", scenario: "end-to-end", messages: messages.count,
+            payloadBytes: messages.payloadBytes, seconds: seconds, latency: LatencySummary(nanoseconds: &latencies)
         )
     }
 }

@@ -5,7 +5,7 @@ import AbstractBackend
 /// Each scenario gets a fresh backend from `makeBackend` and closes it afterwards.
 struct BackendBench<Backend: MessageQueueBackend> {
     let backendName: String
-    let messages: Int
+    let messages: BenchMessages
     let extraFields: [(String, String)]
     let makeBackend: () async throws -> Backend
 
@@ -13,7 +13,7 @@ struct BackendBench<Backend: MessageQueueBackend> {
 
     private func result(_ scenario: String, seconds: Double, latencies: inout [Int64]) -> BenchResult {
         BenchResult(
-            backend: backendName, scenario: scenario, messages: messages, payloadBytes: BenchPayload.byteCount,
+            backend: backendName, scenario: scenario, messages: messages.count, payloadBytes: messages.payloadBytes,
             seconds: seconds, latency: LatencySummary(nanoseconds: &latencies), extra: extraFields
         )
     }
@@ -22,40 +22,39 @@ struct BackendBench<Backend: MessageQueueBackend> {
     func publish() async throws -> BenchResult {
         let backend = try await makeBackend()
         let key = try key
-        var latencies = [Int64](repeating: 0, count: messages)
+        var latencies = [Int64](repeating: 0, count: messages.count)
         let start = ContinuousClock.now
-        for sequence in 0..<messages {
-            let payload = BenchPayload.make(sequence: sequence)
+        for sequence in 0..<messages.count {
+            let payload = messages.send(sequence)
             try await backend.publish(payload, to: key)
-            latencies[sequence] = BenchPayload.age(of: payload)
+            latencies[sequence] = messages.age(of: payload)
         }
         let seconds = (ContinuousClock.now - start).seconds
         await backend.close()
         return result("publish", seconds: seconds, latencies: &latencies)
     }
 
-    /// `tasks` tasks publishing at once, `messages` in all; latency is per call.
+    /// `tasks` tasks publishing at once, all messages in all; latency is per call.
     func publishConcurrent(tasks: Int = 64) async throws -> BenchResult {
         let backend = try await makeBackend()
         let key = try key
-        let share = messages / tasks
+        let messages = messages
         let start = ContinuousClock.now
         var latencies = try await withThrowingTaskGroup(of: [Int64].self) { group in
             for task in 0..<tasks {
-                let count = task == tasks - 1 ? messages - share * (tasks - 1) : share
                 group.addTask {
                     var latencies = [Int64]()
-                    latencies.reserveCapacity(count)
-                    for sequence in 0..<count {
-                        let payload = BenchPayload.make(sequence: task * share + sequence)
+                    latencies.reserveCapacity(messages.count / tasks + 1)
+                    for sequence in stride(from: task, to: messages.count, by: tasks) {
+                        let payload = messages.send(sequence)
                         try await backend.publish(payload, to: key)
-                        latencies.append(BenchPayload.age(of: payload))
+                        latencies.append(messages.age(of: payload))
                     }
                     return latencies
                 }
             }
             var all = [Int64]()
-            all.reserveCapacity(messages)
+            all.reserveCapacity(messages.count)
             for try await part in group { all += part }
             return all
         }
@@ -70,35 +69,35 @@ struct BackendBench<Backend: MessageQueueBackend> {
         let key = try key
         var latencies = [Int64]()
         let start = ContinuousClock.now
-        var sequence = 0
-        while sequence < messages {
-            let count = min(batchSize, messages - sequence)
-            let batch = (sequence..<sequence + count).map { (key: key, payload: BenchPayload.make(sequence: $0)) }
+        var next = 0
+        while next < messages.count {
+            let range = next..<min(next + batchSize, messages.count)
+            let batch = range.map { (key: key, payload: messages.send($0)) }
             try await backend.publish(batch)
-            latencies.append(BenchPayload.age(of: batch[0].payload))
-            sequence += count
+            latencies.append(messages.age(of: batch[0].payload))
+            next = range.upperBound
         }
         let seconds = (ContinuousClock.now - start).seconds
         await backend.close()
         return result("publish-batch", seconds: seconds, latencies: &latencies)
     }
 
-    /// Prefilled with `messages`, then one consumer receives and acknowledges each.
+    /// Prefilled with every message, then one consumer receives and acknowledges each.
     func consume() async throws -> BenchResult {
         let backend = try await makeBackend()
         let key = try key
-        var sequence = 0
-        while sequence < messages {
-            let count = min(1024, messages - sequence)
-            try await backend.publish((sequence..<sequence + count).map { (key: key, payload: BenchPayload.make(sequence: $0)) })
-            sequence += count
+        var next = 0
+        while next < messages.count {
+            let range = next..<min(next + 1024, messages.count)
+            try await backend.publish(range.map { (key: key, payload: messages.payloads[$0]) })
+            next = range.upperBound
         }
         let start = ContinuousClock.now
         var received = 0
         for try await message in backend.consume(keys: [key], group: nil) {
             try await message.ack()
             received += 1
-            if received == messages { break }
+            if received == messages.count { break }
         }
         let seconds = (ContinuousClock.now - start).seconds
         await backend.close()
@@ -113,18 +112,18 @@ struct BackendBench<Backend: MessageQueueBackend> {
         let messages = messages
         let start = ContinuousClock.now
         let consumer = Task {
-            var latencies = [Int64](repeating: 0, count: messages)
+            var latencies = [Int64](repeating: 0, count: messages.count)
             var received = 0
             for try await message in backend.consume(keys: [key], group: nil) {
                 try await message.ack()
-                latencies[received] = BenchPayload.age(of: message.payload)
+                latencies[received] = messages.age(of: message.payload)
                 received += 1
-                if received == messages { break }
+                if received == messages.count { break }
             }
             return latencies
         }
-        for sequence in 0..<messages {
-            try await backend.publish(BenchPayload.make(sequence: sequence), to: key)
+        for sequence in 0..<messages.count {
+            try await backend.publish(messages.send(sequence), to: key)
         }
         var latencies = try await consumer.value
         let seconds = (ContinuousClock.now - start).seconds

@@ -1,0 +1,53 @@
+import AbstractBackend
+
+/// The messages every scenario and the baseline publish, and the clock they are timed with.
+///
+/// Payloads are built before the clock starts: building a three-member dictionary costs about as
+/// much as the in-memory queue itself, and it is the application's cost, not the provider's. Each
+/// payload is about 100 bytes of JSON: `{"seq":N,"body":"xxx…"}`. Publish times go to a side table
+/// indexed by `seq`, written just before the publish call, so the consumer can compute
+/// publish→ack latency.
+///
+/// `@unchecked Sendable`: slot `seq` of the side table is written once, by the publishing task,
+/// before the message is published, and read only by a task that received the message, so the
+/// queue's own synchronisation orders the two.
+final class BenchMessages: @unchecked Sendable {
+    let payloads: [MessageQueuePayload]
+    private let sentAt: UnsafeMutableBufferPointer<Int64>
+
+    init(count: Int) {
+        let body = JSONValue.string(String(repeating: "x", count: 76))
+        payloads = (0..<count).map { ["seq": .int(Int64($0)), "body": body] }
+        sentAt = .allocate(capacity: count)
+        sentAt.initialize(repeating: 0)
+    }
+
+    deinit {
+        sentAt.deallocate()
+    }
+
+    var count: Int { payloads.count }
+
+    /// The JSON size of one payload.
+    var payloadBytes: Int { (try? payloads.last?.jsonBytes().count) ?? 0 }
+
+    /// Records that message `sequence` is being published now, and returns it.
+    func send(_ sequence: Int) -> MessageQueuePayload {
+        sentAt[sequence] = Self.now()
+        return payloads[sequence]
+    }
+
+    /// Nanoseconds since `payload` was sent.
+    func age(of payload: MessageQueuePayload) -> Int64 {
+        guard case .int(let sequence)? = payload["seq"], sequence >= 0, sequence < sentAt.count else { return 0 }
+        return Self.now() - sentAt[Int(sequence)]
+    }
+
+    private static let origin = ContinuousClock.now
+
+    /// Nanoseconds since the process started, on the continuous clock.
+    static func now() -> Int64 {
+        let elapsed = ContinuousClock.now - origin
+        return elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
+    }
+}
