@@ -20,7 +20,7 @@ final class GroupMember: MessageAcknowledger {
             key: log.key,
             group: group,
             payload: delivery.entry.payload,
-            id: String(delivery.sequence),
+            id: Self.decimal(delivery.sequence),
             publishedAt: delivery.entry.publishedAt,
             deliveryCount: delivery.deliveries,
             receipt: DeliveryReceipt(primary: delivery.sequence, secondary: UInt64(delivery.deliveries)),
@@ -37,5 +37,26 @@ final class GroupMember: MessageAcknowledger {
             group: index, sequence: message.receipt.primary, deliveries: Int(message.receipt.secondary),
             retryAfter: retryAfter, reason: reason
         )
+    }
+
+    /// `String(sequence)`, without the generic integer-formatting path, which showed in profiles.
+    static func decimal(_ value: UInt64) -> String {
+        String(unsafeUninitializedCapacity: 20) { buffer in
+            var digits = 0
+            var rest = value
+            repeat {
+                buffer[digits] = UInt8(ascii: "0") + UInt8(rest % 10)
+                rest /= 10
+                digits += 1
+            } while rest > 0
+            var low = 0
+            var high = digits - 1
+            while low < high {
+                buffer.swapAt(low, high)
+                low += 1
+                high -= 1
+            }
+            return digits
+        }
     }
 }

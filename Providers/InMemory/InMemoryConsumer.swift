@@ -21,7 +21,14 @@ extension InMemoryBackend {
             let consumer: InMemoryConsumer
 
             public mutating func next() async throws -> MessageQueueMessage? {
-                try await consumer.next()
+                // Most calls are served from the claimed batch without suspending.
+                if let message = try consumer.nextClaimed() { return message }
+                return try await consumer.next()
+            }
+
+            public mutating func next(isolation actor: isolated (any Actor)?) async throws -> MessageQueueMessage? {
+                if let message = try consumer.nextClaimed() { return message }
+                return try await consumer.next()
             }
         }
     }
@@ -64,23 +71,34 @@ final class InMemoryConsumer {
         if explicitKeys == nil { registry.unwatch(signal) }
     }
 
-    func next() async throws -> MessageQueueMessage? {
+    /// The next message of the claimed batch, or `nil` when the batch is used up (or iteration ended).
+    func nextClaimed() throws -> MessageQueueMessage? {
+        guard !isFinished, handedOut < batch.count, let source = batchSource else { return nil }
+        guard !Task.isCancelled else { throw finish(CancellationError()) }
+        defer { handedOut += 1 }
+        return source.message(for: batch[handedOut])
+    }
+
+    /// The next message, claiming a new batch and waiting for one as needed. Runs on the caller's
+    /// executor, so an iterator used from an actor never hops off it.
+    nonisolated(nonsending) func next() async throws -> MessageQueueMessage? {
         guard !isFinished else { return nil }
+        if let message = try nextClaimed() { return message }
         do {
-            if handedOut < batch.count, let source = batchSource {
-                try Task.checkCancellation()
-                defer { handedOut += 1 }
-                return source.message(for: batch[handedOut])
-            }
             return try await claimNextBatch()
         } catch {
-            isFinished = true
-            releaseBatch()
-            throw error
+            throw finish(error)
         }
     }
 
-    private func claimNextBatch() async throws -> MessageQueueMessage {
+    /// Ends iteration: gives back what was claimed and not handed out, and returns `error` to throw.
+    private func finish(_ error: any Error) -> any Error {
+        isFinished = true
+        releaseBatch()
+        return error
+    }
+
+    private nonisolated(nonsending) func claimNextBatch() async throws -> MessageQueueMessage {
         while true {
             try Task.checkCancellation()
             // Reset before looking, so that a notification arriving while we look is kept.
