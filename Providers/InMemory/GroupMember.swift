@@ -28,11 +28,11 @@ final class GroupMember: MessageAcknowledger {
         )
     }
 
-    func acknowledge(_ message: MessageQueueMessage) async throws {
+    nonisolated(nonsending) func acknowledge(_ message: MessageQueueMessage) async throws {
         try log.acknowledge(group: index, sequence: message.receipt.primary)
     }
 
-    func reject(_ message: MessageQueueMessage, retryAfter: Duration, reason: String?) async throws {
+    nonisolated(nonsending) func reject(_ message: MessageQueueMessage, retryAfter: Duration, reason: String?) async throws {
         try log.reject(
             group: index, sequence: message.receipt.primary, deliveries: Int(message.receipt.secondary),
             retryAfter: retryAfter, reason: reason

@@ -19,6 +19,9 @@ final class KeyLog: Sendable {
     struct Entry {
         let payload: MessageQueuePayload
         let publishedAt: Date
+
+        /// Fills a slot whose entry was removed, releasing its payload.
+        static let vacancy = Entry(payload: MessageQueuePayload(), publishedAt: Date(timeIntervalSince1970: 0))
     }
 
     /// A claimed message, as handed to a consumer.
@@ -36,7 +39,7 @@ final class KeyLog: Sendable {
     private typealias Publisher = UnsafeContinuation<Void, any Error>
 
     private struct LogState {
-        var entries = Queue(vacancy: Entry(payload: MessageQueuePayload(), publishedAt: Date(timeIntervalSince1970: 0)))
+        var entries = Queue(vacancy: Entry.vacancy)
         /// The sequence number of `entries.first`.
         var firstSequence: UInt64 = 1
         /// Consumers waiting for a new entry.

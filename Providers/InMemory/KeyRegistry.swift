@@ -10,6 +10,8 @@ final class KeyRegistry: Sendable {
         var ordered: [KeyLog] = []
         /// Consumers of every key, woken when a key is created.
         var watchers: [ObjectIdentifier: WakeSignal] = [:]
+        /// The last key looked up, so a publisher that keeps using one key skips the hashing.
+        var recent: KeyLog?
         var isClosed = false
     }
 
@@ -30,7 +32,11 @@ final class KeyRegistry: Sendable {
     func log(for key: MessageQueueKey) throws(MessageQueueError) -> KeyLog {
         let (log, watchers) = state.withLock { state -> (KeyLog?, [WakeSignal]) in
             guard !state.isClosed else { return (nil, []) }
-            if let log = state.logs[key] { return (log, []) }
+            if let recent = state.recent, recent.key == key { return (recent, []) }
+            if let log = state.logs[key] {
+                state.recent = log
+                return (log, [])
+            }
             let log = KeyLog(key: key, settings: configuration, registry: self)
             state.logs[key] = log
             state.ordered.append(log)

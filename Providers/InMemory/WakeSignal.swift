@@ -8,10 +8,23 @@ final class WakeSignal: Sendable {
     }
 
     private let state = Mutex(State())
+    /// Mirrors `State.notified` so that spinning does not take the lock.
+    private let pending = Atomic<Bool>(false)
 
     /// Forgets notifications that arrived before now.
     func reset() {
-        state.withLock { $0.notified = false }
+        state.withLock { state in
+            state.notified = false
+            pending.store(false, ordering: .relaxed)
+        }
+    }
+
+    /// Polls for a notification up to `iterations` times without suspending; returns whether one came.
+    func spinUntilNotified(iterations: Int) -> Bool {
+        for _ in 0..<iterations where pending.load(ordering: .acquiring) {
+            return true
+        }
+        return false
     }
 
     func notify() {
@@ -21,6 +34,7 @@ final class WakeSignal: Sendable {
                 return continuation
             }
             state.notified = true
+            pending.store(true, ordering: .releasing)
             return nil
         }
         continuation?.resume()
@@ -39,6 +53,7 @@ final class WakeSignal: Sendable {
                 let resumeNow = state.withLock { state -> Bool in
                     if state.notified {
                         state.notified = false
+                        pending.store(false, ordering: .relaxed)
                         return true
                     }
                     state.continuation = continuation

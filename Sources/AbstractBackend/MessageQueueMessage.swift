@@ -51,7 +51,7 @@ public struct MessageQueueMessage: Sendable {
     /// Acknowledging a message that is no longer pending (already acknowledged, or moved to the
     /// dead-letter key) does nothing. Throws ``MessageQueueError/Code/closed`` after the backend was
     /// closed, and provider errors when the acknowledgement could not be recorded.
-    public func ack() async throws {
+    nonisolated(nonsending) public func ack() async throws {
         try await acknowledger.acknowledge(self)
     }
 
@@ -66,7 +66,7 @@ public struct MessageQueueMessage: Sendable {
     ///   - retryAfter: The earliest time from now at which the message is delivered again.
     ///   - reason: Why processing failed; kept with the message and written into the dead letter
     ///     if this was the last delivery.
-    public func nack(retryAfter: Duration = .zero, reason: String? = nil) async throws {
+    nonisolated(nonsending) public func nack(retryAfter: Duration = .zero, reason: String? = nil) async throws {
         try await acknowledger.reject(self, retryAfter: retryAfter, reason: reason)
     }
 }
@@ -89,9 +89,14 @@ public struct DeliveryReceipt: Sendable, Hashable {
 }
 
 /// Records the outcome of a delivery. Implemented by providers.
-public protocol MessageAcknowledger: Sendable {
+///
+/// A class: every message holds one, and a class reference is cheaper to carry than an
+/// existential box. Both requirements run on the caller's executor (`nonisolated(nonsending)`), so
+/// acknowledging from an actor does not hop off it; implementations that block must move that
+/// work elsewhere.
+public protocol MessageAcknowledger: AnyObject, Sendable {
     /// Acknowledges `message` in its group. See ``MessageQueueMessage/ack()``.
-    func acknowledge(_ message: MessageQueueMessage) async throws
+    nonisolated(nonsending) func acknowledge(_ message: MessageQueueMessage) async throws
     /// Returns `message` to its group for redelivery. See ``MessageQueueMessage/nack(retryAfter:reason:)``.
-    func reject(_ message: MessageQueueMessage, retryAfter: Duration, reason: String?) async throws
+    nonisolated(nonsending) func reject(_ message: MessageQueueMessage, retryAfter: Duration, reason: String?) async throws
 }
