@@ -4,7 +4,8 @@ import AbstractBackend
 ///
 /// Sequence numbers below `floor` are acknowledged; `slots[i]` describes `floor + i` for every
 /// sequence number delivered at least once (`floor..<cursor`); `cursor` is the next message never
-/// delivered. Slots are a ring indexed by sequence number, so claim and ack are O(1) without hashing.
+/// delivered. Slots sit in a queue indexed by `sequence - floor`, so claim and ack are O(1) without
+/// hashing.
 struct GroupState {
     /// The delivery state of one message. A plain struct rather than an enum with payloads, so
     /// the ring holds trivially copyable values.
@@ -57,9 +58,6 @@ struct GroupState {
         self.cursor = start
     }
 
-    /// Un-acknowledged messages that were delivered at least once.
-    var pendingCount: Int { (0..<slots.count).reduce(0) { $0 + (slots[$1].state == .acked ? 0 : 1) } }
-
     /// Takes up to `limit` deliveries: redeliveries first, then new messages below `end`.
     mutating func claim(
         limit: Int,
@@ -88,11 +86,10 @@ struct GroupState {
     }
 
     /// Moves every pending message whose deadline has passed to `ready`, or to `exhausted` when
-    /// it has had `maxDeliveries` deliveries. Returns whether anything became ready.
-    mutating func expire(now: ContinuousClock.Instant, maxDeliveries: Int, exhausted: inout [Exhausted]) -> Bool {
-        guard let earliest = earliestDeadline, earliest <= now else { return false }
+    /// it has had `maxDeliveries` deliveries.
+    mutating func expire(now: ContinuousClock.Instant, maxDeliveries: Int, exhausted: inout [Exhausted]) {
+        guard let earliest = earliestDeadline, earliest <= now else { return }
         var next: ContinuousClock.Instant?
-        var madeReady = false
         for index in 0..<slots.count where slots[index].state == .pending {
             let sequence = floor + UInt64(index)
             let deadline = slots[index].deadline
@@ -104,12 +101,10 @@ struct GroupState {
             } else {
                 slots[index].state = .ready
                 ready.append(sequence)
-                madeReady = true
             }
         }
         earliestDeadline = next
         advanceFloor()
-        return madeReady
     }
 
     /// Acknowledges `sequence`. Returns whether the floor moved, which may let the log shrink.
@@ -128,7 +123,7 @@ struct GroupState {
         /// The delivery is no longer current: nothing changed.
         case stale
         /// Delivered again once `retryAfter` has passed.
-        case retry(immediately: Bool)
+        case retry
         /// This was the last allowed delivery.
         case exhausted(Exhausted)
     }
@@ -155,12 +150,12 @@ struct GroupState {
         if retryAfter <= .zero {
             slots[index].state = .ready
             ready.append(sequence)
-            return .retry(immediately: true)
+            return .retry
         }
         let deadline = now + retryAfter
         slots[index].deadline = deadline
         if earliestDeadline.map({ deadline < $0 }) ?? true { earliestDeadline = deadline }
-        return .retry(immediately: false)
+        return .retry
     }
 
     /// Puts claimed but never handed-out deliveries back, without counting them as deliveries.

@@ -257,7 +257,7 @@ final class KeyLog: Sendable {
         let (outcome, woken, publishers) = groups.withLock { groups -> (ClaimOutcome, [WakeSignal], [Publisher]) in
             guard !groups.isClosed else { return (.closed, [], []) }
             var expired: [GroupState.Exhausted] = []
-            _ = groups.groups[group].expire(now: now, maxDeliveries: settings.maxDeliveries, exhausted: &expired)
+            groups.groups[group].expire(now: now, maxDeliveries: settings.maxDeliveries, exhausted: &expired)
             log.withLock { log in
                 groups.groups[group].claim(
                     limit: limit, end: log.endSequence, now: now,
