@@ -226,3 +226,16 @@ final class InMemoryBackendTests: XCTestCase {
         await backend.close()
     }
 }
+
+final class MessageIDTests: XCTestCase {
+    func testIDsAreDecimalSequenceNumbers() async throws {
+        let backend = InMemoryBackend()
+        let key = try MessageQueueKey("ids")
+        try await backend.publish((0..<12).map { (key: key, payload: ["n": .int(Int64($0))]) })
+        var iterator = backend.consume(keys: [key], group: nil).makeAsyncIterator()
+        var ids: [String] = []
+        for _ in 0..<12 { ids.append(try await iterator.next()!.id) }
+        XCTAssertEqual(ids, (1...12).map { String($0) })
+        await backend.close()
+    }
+}
