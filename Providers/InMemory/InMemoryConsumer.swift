@@ -18,14 +18,21 @@ extension InMemoryBackend {
         /// Delivers messages; throws `CancellationError` when its task is cancelled and
         /// ``MessageQueueError/Code/closed`` when the backend is closed.
         public struct Iterator: AsyncIteratorProtocol {
-            let consumer: InMemoryConsumer
+            @usableFromInline let consumer: InMemoryConsumer
 
+            init(consumer: InMemoryConsumer) {
+                self.consumer = consumer
+            }
+
+            // Inlinable so that most calls, served from the claimed batch, cost the caller no
+            // async frame.
+            @inlinable
             public mutating func next() async throws -> MessageQueueMessage? {
-                // Most calls are served from the claimed batch without suspending.
                 if let message = try consumer.nextClaimed() { return message }
                 return try await consumer.next()
             }
 
+            @inlinable
             public mutating func next(isolation actor: isolated (any Actor)?) async throws -> MessageQueueMessage? {
                 if let message = try consumer.nextClaimed() { return message }
                 return try await consumer.next()
@@ -35,6 +42,7 @@ extension InMemoryBackend {
 }
 
 /// One member of a group: claims batches of up to `prefetch` messages and hands them out one by one.
+@usableFromInline
 final class InMemoryConsumer {
     private let registry: KeyRegistry
     private let group: ConsumerGroup
@@ -73,6 +81,7 @@ final class InMemoryConsumer {
     }
 
     /// The next message of the claimed batch, or `nil` when the batch is used up (or iteration ended).
+    @usableFromInline
     func nextClaimed() throws -> MessageQueueMessage? {
         guard !isFinished, handedOut < batch.count, let source = batchSource else { return nil }
         guard !Task.isCancelled else { throw finish(CancellationError()) }
@@ -82,6 +91,7 @@ final class InMemoryConsumer {
 
     /// The next message, claiming a new batch and waiting for one as needed. Runs on the caller's
     /// executor, so an iterator used from an actor never hops off it.
+    @usableFromInline
     nonisolated(nonsending) func next() async throws -> MessageQueueMessage? {
         guard !isFinished else { return nil }
         if let message = try nextClaimed() { return message }

@@ -23,7 +23,7 @@ public struct MessageQueueMessage: Sendable {
     public let deliveryCount: Int
     /// What the provider needs to find this delivery again in ``ack()`` and ``nack(retryAfter:reason:)``.
     public let receipt: DeliveryReceipt
-    private let acknowledger: any MessageAcknowledger
+    @usableFromInline let acknowledger: any MessageAcknowledger
 
     /// Creates a message. Called by providers.
     public init(
@@ -51,6 +51,7 @@ public struct MessageQueueMessage: Sendable {
     /// Acknowledging a message that is no longer pending (already acknowledged, or moved to the
     /// dead-letter key) does nothing. Throws ``MessageQueueError/Code/closed`` after the backend was
     /// closed, and provider errors when the acknowledgement could not be recorded.
+    @inlinable
     nonisolated(nonsending) public func ack() async throws {
         try await acknowledger.acknowledge(self)
     }
@@ -66,6 +67,7 @@ public struct MessageQueueMessage: Sendable {
     ///   - retryAfter: The earliest time from now at which the message is delivered again.
     ///   - reason: Why processing failed; kept with the message and written into the dead letter
     ///     if this was the last delivery.
+    @inlinable
     nonisolated(nonsending) public func nack(retryAfter: Duration = .zero, reason: String? = nil) async throws {
         try await acknowledger.reject(self, retryAfter: retryAfter, reason: reason)
     }
