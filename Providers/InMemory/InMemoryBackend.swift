@@ -47,14 +47,14 @@ public struct InMemoryBackend: MessageQueueBackend {
         InMemoryBackend(configuration: try Configuration(environment: environment))
     }
 
-    public func publish(_ payload: MessageQueuePayload, to key: MessageQueueKey) async throws {
+    nonisolated(nonsending) public func publish(_ payload: MessageQueuePayload, to key: MessageQueueKey) async throws {
         try payload.validate()
         try await registry.log(for: key).append(CollectionOfOne(payload))
     }
 
     /// Publishes the batch, taking each key's lock once per run of consecutive messages to it.
     /// The whole batch is validated before anything is published.
-    public func publish(_ batch: [(key: MessageQueueKey, payload: MessageQueuePayload)]) async throws {
+    nonisolated(nonsending) public func publish(_ batch: [(key: MessageQueueKey, payload: MessageQueuePayload)]) async throws {
         for item in batch { try item.payload.validate() }
         var start = batch.startIndex
         while start < batch.endIndex {
@@ -75,7 +75,7 @@ public struct InMemoryBackend: MessageQueueBackend {
 
     /// Drops every message, fails suspended publishers and ends every consumer with
     /// ``MessageQueueError/Code/closed``.
-    public func close() async {
+    nonisolated(nonsending) public func close() async {
         registry.close()
     }
 }

@@ -125,7 +125,7 @@ final class KeyLog: Sendable {
     // MARK: Publishing
 
     /// Appends `payloads` in order, suspending while the log is full.
-    func append<Payloads: Collection<MessageQueuePayload>>(_ payloads: Payloads) async throws where Payloads.Index == Int {
+    nonisolated(nonsending) func append<Payloads: Collection<MessageQueuePayload>>(_ payloads: Payloads) async throws where Payloads.Index == Int {
         var next = payloads.startIndex
         while true {
             next = try appendAvailable(payloads, from: next, bypassCapacity: false)
@@ -161,7 +161,7 @@ final class KeyLog: Sendable {
         return next
     }
 
-    private func waitForRoom() async throws {
+    private nonisolated(nonsending) func waitForRoom() async throws {
         let id = log.withLock { log in
             log.nextPublisherID += 1
             return log.nextPublisherID
@@ -305,6 +305,11 @@ final class KeyLog: Sendable {
         let (isClosed, publishers) = groups.withLock { groups -> (Bool, [Publisher]) in
             guard !groups.isClosed else { return (true, []) }
             guard groups.groups[group].ack(sequence) else { return (false, []) }
+            // The common case, cheaply: too little progress to publish, and nobody waiting.
+            if groups.groups[group].floor < groups.publishedBound + Self.trimStep,
+               !publishersWaiting.load(ordering: .relaxed) {
+                return (false, [])
+            }
             return (false, raiseTrimBound(&groups, force: false))
         }
         if isClosed { throw MessageQueueError.closed(InMemoryBackend.providerName) }

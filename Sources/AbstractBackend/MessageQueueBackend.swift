@@ -14,6 +14,10 @@ import class Foundation.ProcessInfo
 ///     try await message.ack()
 /// }
 /// ```
+///
+/// `publish` and `close` run on the caller's executor (`nonisolated(nonsending)`): calling them
+/// from an actor does not hop off it. Implementations must never block there; blocking work
+/// (sockets, disk) belongs on threads the provider owns.
 public protocol MessageQueueBackend: Sendable {
     /// The sequence returned by ``consume(group:)``. Each iterator made from it is one member of
     /// the group; iteration throws `CancellationError` when its task is cancelled.
@@ -29,13 +33,13 @@ public protocol MessageQueueBackend: Sendable {
     /// Appends `payload` to the log of `key`.
     ///
     /// Returns once the provider has accepted the message under its durability guarantee.
-    func publish(_ payload: MessageQueuePayload, to key: MessageQueueKey) async throws
+    nonisolated(nonsending) func publish(_ payload: MessageQueuePayload, to key: MessageQueueKey) async throws
 
     /// Publishes several messages; per key they are appended in array order.
     ///
     /// Providers make this cheaper than one call per message where they can. On error, a prefix
     /// of the batch may have been published.
-    func publish(_ batch: [(key: MessageQueueKey, payload: MessageQueuePayload)]) async throws
+    nonisolated(nonsending) func publish(_ batch: [(key: MessageQueueKey, payload: MessageQueuePayload)]) async throws
 
     /// Consumes every key (except dead-letter keys) as a member of `group`, or of the provider's
     /// default group when `group` is `nil`. Keys created while consuming are picked up within a second.
@@ -46,7 +50,7 @@ public protocol MessageQueueBackend: Sendable {
 
     /// Releases connections, files and threads. Later calls throw ``MessageQueueError/Code/closed``;
     /// iterating consumers end with that error. Calling it twice is harmless.
-    func close() async
+    nonisolated(nonsending) func close() async
 }
 
 extension MessageQueueBackend {
@@ -58,7 +62,7 @@ extension MessageQueueBackend {
     /// Publishes each message of the batch in order, one call at a time.
     ///
     /// Providers that can write a batch more cheaply replace this.
-    public func publish(_ batch: [(key: MessageQueueKey, payload: MessageQueuePayload)]) async throws {
+    nonisolated(nonsending) public func publish(_ batch: [(key: MessageQueueKey, payload: MessageQueuePayload)]) async throws {
         for item in batch {
             try await publish(item.payload, to: item.key)
         }
