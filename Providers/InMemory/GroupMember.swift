@@ -15,7 +15,7 @@ final class GroupMember: MessageAcknowledger {
         self.index = index
     }
 
-    func message(for delivery: KeyLog.Delivery) -> MessageQueueMessage {
+    func message(for delivery: consuming KeyLog.Delivery) -> MessageQueueMessage {
         MessageQueueMessage(
             key: log.key,
             group: group,

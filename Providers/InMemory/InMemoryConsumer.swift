@@ -86,7 +86,15 @@ final class InMemoryConsumer {
         guard !isFinished, handedOut < batch.count, let source = batchSource else { return nil }
         guard !Task.isCancelled else { throw finish(CancellationError()) }
         defer { handedOut += 1 }
-        return source.message(for: batch[handedOut])
+        return source.message(for: takeFromBatch(handedOut))
+    }
+
+    /// Moves delivery `index` out of the batch, so its payload changes hands without an extra
+    /// retain and release.
+    private func takeFromBatch(_ index: Int) -> KeyLog.Delivery {
+        var delivery = KeyLog.Delivery.vacancy
+        swap(&delivery, &batch[index])
+        return delivery
     }
 
     /// The next message, claiming a new batch and waiting for one as needed. Runs on the caller's
@@ -130,7 +138,7 @@ final class InMemoryConsumer {
                     rotation = (rotation + offset + 1) % count
                     batchSource = subscription
                     handedOut = 1
-                    return subscription.message(for: batch[0])
+                    return subscription.message(for: takeFromBatch(0))
                 case .empty(let deadline):
                     if let deadline, earliestDeadline.map({ deadline < $0 }) ?? true { earliestDeadline = deadline }
                 case .closed:

@@ -29,6 +29,9 @@ final class KeyLog: Sendable {
         let sequence: UInt64
         let deliveries: Int
         let entry: Entry
+
+        /// Fills a batch slot whose delivery was handed out.
+        static let vacancy = Delivery(sequence: 0, deliveries: 0, entry: Entry.vacancy)
     }
 
     private struct Waiter {
