@@ -31,6 +31,14 @@ let package = Package(
             path: "Providers/InMemory"
         ),
         .target(
+            name: "AbstractBackendRedis",
+            dependencies: [
+                "AbstractBackend",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Providers/Redis"
+        ),
+        .target(
             name: "AbstractBackendContractTests",
             dependencies: ["AbstractBackend"],
             path: "ContractTests"
@@ -56,6 +64,11 @@ let package = Package(
         .testTarget(
             name: "InMemoryContractTests",
             dependencies: ["AbstractBackendContractTests", "AbstractBackend", "AbstractBackendInMemory"]
+        ),
+        .testTarget(
+            name: "AbstractBackendRedisTests",
+            dependencies: ["AbstractBackend", "AbstractBackendRedis"],
+            path: "Tests/AbstractBackendRedisTests"
         ),
     ],
     swiftLanguageModes: [.v6]
