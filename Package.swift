@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "AbstractBackend", targets: ["AbstractBackend"]),
         .library(name: "AbstractBackendInMemory", targets: ["AbstractBackendInMemory"]),
+        .library(name: "AbstractBackendRedis", targets: ["AbstractBackendRedis"]),
         .library(name: "AbstractBackendContractTests", targets: ["AbstractBackendContractTests"]),
         .executable(name: "abe", targets: ["abe"]),
     ],
@@ -28,10 +29,17 @@ let package = Package(
             ],
             path: "Providers/InMemory"
         ),
+        .systemLibrary(
+            name: "CHiredis",
+            path: "Providers/CHiredis",
+            pkgConfig: "hiredis",
+            providers: [.apt(["libhiredis-dev"])]
+        ),
         .target(
             name: "AbstractBackendRedis",
             dependencies: [
                 "AbstractBackend",
+                "CHiredis",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Providers/Redis"
@@ -46,14 +54,20 @@ let package = Package(
             dependencies: [
                 "AbstractBackend",
                 "AbstractBackendInMemory",
+                "AbstractBackendRedis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/abe"
         ),
+        .target(
+            name: "TestSupport",
+            dependencies: [.product(name: "Logging", package: "swift-log")],
+            path: "Tests/TestSupport"
+        ),
         .testTarget(
             name: "AbstractBackendTests",
-            dependencies: ["AbstractBackend", "AbstractBackendInMemory", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["AbstractBackend", "AbstractBackendInMemory", "TestSupport", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(
             name: "AbstractBackendInMemoryTests",
@@ -64,8 +78,12 @@ let package = Package(
             dependencies: ["AbstractBackendContractTests", "AbstractBackend", "AbstractBackendInMemory"]
         ),
         .testTarget(
+            name: "AbstractBackendRedisContractTests",
+            dependencies: ["AbstractBackendContractTests", "AbstractBackend", "AbstractBackendRedis"]
+        ),
+        .testTarget(
             name: "AbstractBackendRedisTests",
-            dependencies: ["AbstractBackend", "AbstractBackendRedis"],
+            dependencies: ["AbstractBackend", "AbstractBackendRedis", "TestSupport", .product(name: "Logging", package: "swift-log")],
             path: "Tests/AbstractBackendRedisTests"
         ),
     ],

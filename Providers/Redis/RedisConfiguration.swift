@@ -49,7 +49,7 @@ public struct RedisConfiguration: Sendable, Hashable {
         case acknowledgedByAllGroups
         /// An explicit cap: besides trimming acknowledged entries, each stream is kept to about
         /// this many entries (`MAXLEN ~`). Entries over the cap are dropped even when some group
-        /// has not read or acknowledged them yet; the provider logs and counts each such drop.
+        /// has not read or acknowledged them yet; the backend logs a warning when it starts with a cap.
         case maxEntries(Int)
 
         /// `acknowledged by all groups` or `at most N entries per key`.

@@ -1,6 +1,8 @@
 import AbstractBackend
 import AbstractBackendInMemory
+import AbstractBackendRedis
 import ArgumentParser
+import Foundation
 
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -13,7 +15,9 @@ struct BenchCommand: AsyncParsableCommand {
             one consumer at once; latency is publish to ack). The asyncstream line is the same \
             end-to-end loop over a plain AsyncStream, measured in the same run as a baseline. \
             Payloads (about 100 bytes of JSON) are built before timing starts; consumers sample \
-            latency on every 16th message.
+            latency on every 16th message. The redis backend runs against REDIS_URL, each scenario \
+            under a fresh key prefix (abe-bench/<random>/), with --redis-messages messages; its \
+            end-to-end producer publishes batches of 64 (see producer_batch in the line).
             Build in release mode for meaningful numbers: Scripts/bench does.
             """
     )
@@ -27,18 +31,41 @@ struct BenchCommand: AsyncParsableCommand {
         case baseline
     }
 
+    enum Backend: String, CaseIterable, ExpressibleByArgument {
+        case memory
+        case redis
+    }
+
     @Option(name: .long, help: "Messages per scenario.")
     var messages: Int = 1_000_000
+
+    @Option(name: .long, help: "Messages per scenario for the redis backend.")
+    var redisMessages: Int = 200_000
+
+    @Option(name: .long, help: "Backends to measure (repeatable): memory, redis. Default: memory, and redis when REDIS_URL is set.")
+    var backend: [Backend] = []
 
     @Option(name: .long, help: "Scenarios to run (repeatable): \(Scenario.allCases.map(\.rawValue).joined(separator: ", ")). Default: all.")
     var scenario: [Scenario] = []
 
     func validate() throws {
         guard messages >= 64 else { throw ValidationError("--messages must be at least 64") }
+        guard redisMessages >= 64 else { throw ValidationError("--redis-messages must be at least 64") }
     }
 
     func run() async throws {
         let scenarios = scenario.isEmpty ? Scenario.allCases : scenario
+        let environment = ProcessInfo.processInfo.environment
+        let backends = backend.isEmpty ? (environment[RedisConfiguration.Variable.url] == nil ? [.memory] : [.memory, .redis]) : backend
+        for backend in backends {
+            switch backend {
+            case .memory: try await runMemory(scenarios)
+            case .redis: try await runRedis(scenarios, environment: environment)
+            }
+        }
+    }
+
+    private func runMemory(_ scenarios: [Scenario]) async throws {
         let messages = BenchMessages(count: messages)
         // Publish-only and prefilled scenarios need room for every message; end-to-end runs with
         // the default capacity, so backpressure is part of what it measures.
@@ -59,6 +86,27 @@ struct BenchCommand: AsyncParsableCommand {
             case .consume: line = try await memory.consume()
             case .endToEnd: line = try await memoryWithDefaults.endToEnd()
             case .baseline: line = await AsyncStreamBaseline.endToEnd(messages: messages)
+            }
+            print(line.jsonLine)
+        }
+    }
+
+    private func runRedis(_ scenarios: [Scenario], environment: [String: String]) async throws {
+        let base = try RedisConfiguration(environment: environment)
+        let redis = BackendBench(backendName: RedisBackend.providerName, messages: BenchMessages(count: redisMessages), extraFields: []) {
+            var configuration = base
+            configuration.keyPrefix = base.keyPrefix + "abe-bench/\(UInt32.random(in: 0...UInt32.max))/"
+            return try RedisBackend(configuration: configuration)
+        }
+        for scenario in scenarios where scenario != .baseline {
+            let line: BenchResult
+            switch scenario {
+            case .publish: line = try await redis.publish()
+            case .publishConcurrent: line = try await redis.publishConcurrent()
+            case .publishBatch: line = try await redis.publishBatch()
+            case .consume: line = try await redis.consume()
+            case .endToEnd: line = try await redis.endToEnd(producerBatch: 64)
+            case .baseline: continue
             }
             print(line.jsonLine)
         }

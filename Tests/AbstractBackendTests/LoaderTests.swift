@@ -1,3 +1,4 @@
+import TestSupport
 import AbstractBackend
 import AbstractBackendInMemory
 import XCTest

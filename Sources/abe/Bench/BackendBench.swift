@@ -106,7 +106,11 @@ struct BackendBench<Backend: MessageQueueBackend> {
     }
 
     /// One producer task and one consumer task at once; latency is publish→ack.
-    func endToEnd() async throws -> BenchResult {
+    ///
+    /// With `producerBatch` 1 the producer awaits each `publish`; with more it publishes batches
+    /// of that size (a network provider's producer cannot keep up otherwise: each awaited call
+    /// is a round trip).
+    func endToEnd(producerBatch: Int = 1) async throws -> BenchResult {
         let backend = try await makeBackend()
         let key = try key
         let messages = messages
@@ -123,13 +127,24 @@ struct BackendBench<Backend: MessageQueueBackend> {
             }
             return latencies
         }
-        for sequence in 0..<messages.count {
-            try await backend.publish(messages.send(sequence), to: key)
+        if producerBatch == 1 {
+            for sequence in 0..<messages.count {
+                try await backend.publish(messages.send(sequence), to: key)
+            }
+        } else {
+            var next = 0
+            while next < messages.count {
+                let range = next..<min(next + producerBatch, messages.count)
+                try await backend.publish(range.map { (key: key, payload: messages.send($0)) })
+                next = range.upperBound
+            }
         }
         var latencies = try await consumer.value
         let seconds = (ContinuousClock.now - start).seconds
         await backend.close()
-        return result("end-to-end", seconds: seconds, latencies: &latencies)
+        var line = result("end-to-end", seconds: seconds, latencies: &latencies)
+        if producerBatch > 1 { line.extra.append(("producer_batch", "\(producerBatch)")) }
+        return line
     }
 }
 

@@ -2,18 +2,28 @@ import Logging
 import Synchronization
 
 /// A log handler that keeps every record, so tests can assert what was logged.
-final class CapturedLogs: Sendable {
-    struct Record: Sendable {
-        let level: Logger.Level
-        let message: String
-        let metadata: [String: String]
+public final class CapturedLogs: Sendable {
+    /// One log call.
+    public struct Record: Sendable {
+        public let level: Logger.Level
+        public let message: String
+        public let metadata: [String: String]
     }
 
     private let storage = Mutex<[Record]>([])
 
-    var records: [Record] { storage.withLock { $0 } }
+    /// Every record so far, oldest first.
+    public var records: [Record] { storage.withLock { $0 } }
 
-    func logger(label: String = "test") -> Logger {
+    /// Every record as one text, message and metadata, for "never appears" checks.
+    public var allText: String {
+        records.map { "\($0.level) \($0.message) \($0.metadata)" }.joined(separator: "\n")
+    }
+
+    public init() {}
+
+    /// A logger at trace level that records into this capture.
+    public func logger(label: String = "test") -> Logger {
         var logger = Logger(label: label) { _ in Handler(logs: self) }
         logger.logLevel = .trace
         return logger

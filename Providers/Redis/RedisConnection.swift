@@ -1,0 +1,456 @@
+import AbstractBackend
+import CHiredis
+import Foundation
+import Logging
+import Synchronization
+
+/// Receives, on the connection thread, the replies of one request in order.
+///
+/// `receive` is called once per command of the request; the reply is freed when it returns, so
+/// a handler copies what it keeps. `finish` is called exactly once: with `nil` after the last
+/// reply, or with the error that ended the request early (connection lost, backend closed).
+protocol ReplyHandler: AnyObject, Sendable {
+    func receive(_ reply: UnsafePointer<redisReply>)
+    func finish(_ error: MessageQueueError?)
+}
+
+/// One hiredis context, owned by one dedicated thread.
+///
+/// Callers on any task enqueue requests; the thread takes everything queued, writes it in one
+/// batch and reads the replies in order, so concurrent callers are pipelined without asking for
+/// it. Swift's cooperative pool never blocks on the socket.
+///
+/// A lost connection fails the requests in flight with a typed error and is re-opened for the
+/// next request, with a backoff between failed attempts (during which requests fail at once
+/// instead of waiting). The socket read timeout is set on every new context, so no request waits
+/// longer than ``RedisConfiguration/socketTimeout`` for a reply.
+final class RedisConnection: @unchecked Sendable {
+    /// A queued request: encoded now, or encoded by the thread when it takes the request (so
+    /// acknowledgements that arrive meanwhile join the same command).
+    private struct Request {
+        enum Body {
+            case encoded(RESPCommand)
+            case deferred(@Sendable () -> RESPCommand)
+        }
+        var body: Body
+        var completion: Completion
+    }
+
+    /// Who learns the outcome of a request.
+    enum Completion {
+        /// Nobody waits; the thread drops the replies.
+        case none
+        /// A handler that reads each reply.
+        case handler(any ReplyHandler)
+        /// A caller that only needs success or the first error (publishes): no handler object.
+        case outcome(UnsafeContinuation<Outcome, Never>)
+
+        fileprivate func fail(_ error: MessageQueueError) {
+            switch self {
+            case .none: break
+            case .handler(let handler): handler.finish(error)
+            case .outcome(let continuation): continuation.resume(returning: .failed(error))
+            }
+        }
+    }
+
+    /// The result of a request completed with ``Completion/outcome(_:)``.
+    enum Outcome: Sendable {
+        case ok
+        /// The text of the first error reply.
+        case errorReply(String)
+        case failed(MessageQueueError)
+    }
+
+    private struct Queue {
+        var requests: [Request] = []
+        var closed = false
+    }
+
+    /// What the connection is for, shown in logs and in `CLIENT SETNAME`.
+    let role: String
+    private let configuration: RedisConfiguration
+    private let logger: Logger
+    private let queue = Mutex(Queue())
+    private let wakeup = NSCondition()
+    private let threadDone = NSCondition()
+    private let threadFinished = Atomic<Bool>(false)
+    /// The socket of the live context, or -1: `close()` shuts it down to end a blocked read.
+    private let socket = Atomic<Int32>(-1)
+    /// The server's `CLIENT ID` of the live context, or 0, for `CLIENT UNBLOCK`.
+    private let clientID = Atomic<Int64>(0)
+    /// Whether requests are queued, readable without the queue lock.
+    private let hasWork = Atomic<Bool>(false)
+    /// Whether the thread waits on `wakeup`: only then does `enqueue` signal it.
+    private let sleeping = Atomic<Bool>(false)
+    /// Set when the last connection attempt failed and requests fail fast until `retryAt`.
+    private let unreachable = Atomic<Bool>(false)
+
+    // Owned by the connection thread.
+    private var context: UnsafeMutablePointer<redisContext>?
+    private var backoff = RedisConnection.initialBackoff
+    private var retryAt = ContinuousClock.now
+    private var lastFailure: MessageQueueError?
+
+    static let initialBackoff = Duration.milliseconds(50)
+    static let maximumBackoff = Duration.seconds(2)
+    /// The longest a TCP connect may take.
+    static let connectTimeout = Duration.seconds(2)
+    /// How long an idle thread watches for work before it sleeps.
+    static let spinTime = Duration.microseconds(50)
+    /// Requests taken in one batch at most, so one write stays bounded.
+    static let maximumBatch = 4096
+
+    init(configuration: RedisConfiguration, role: String, logger: Logger) {
+        self.configuration = configuration
+        self.role = role
+        self.logger = logger
+        let thread = Thread { [self] in run() }
+        thread.name = "abe-redis-\(role)"
+        thread.start()
+    }
+
+    // MARK: Callers
+
+    /// Queues `command`; `handler` gets its replies on the connection thread. Fails the handler at
+    /// once when the connection is closed or in its reconnect backoff.
+    func enqueue(_ command: RESPCommand, handler: (any ReplyHandler)?) {
+        enqueue(Request(body: .encoded(command), completion: handler.map { .handler($0) } ?? .none))
+    }
+
+    /// Sends `command` and returns whether every reply succeeded, or the first error reply.
+    func outcome(_ command: RESPCommand) async -> Outcome {
+        await withUnsafeContinuation { continuation in
+            enqueue(Request(body: .encoded(command), completion: .outcome(continuation)))
+        }
+    }
+
+    /// Queues a request whose command is built by the thread when it takes it.
+    func enqueueDeferred(_ build: @escaping @Sendable () -> RESPCommand, handler: (any ReplyHandler)?) {
+        enqueue(Request(body: .deferred(build), completion: handler.map { .handler($0) } ?? .none))
+    }
+
+    private func enqueue(_ request: Request) {
+        let accepted = queue.withLock { queue -> Bool in
+            guard !queue.closed else { return false }
+            queue.requests.append(request)
+            hasWork.store(true, ordering: .sequentiallyConsistent)
+            return true
+        }
+        guard accepted else {
+            request.completion.fail(.closed(RedisBackend.providerName))
+            return
+        }
+        if sleeping.load(ordering: .sequentiallyConsistent) { wake() }
+    }
+
+    private func wake() {
+        wakeup.lock()
+        wakeup.signal()
+        wakeup.unlock()
+    }
+
+    /// Sends `command` and returns its replies, copied.
+    func values(_ command: RESPCommand) async throws(MessageQueueError) -> [RedisValue] {
+        let result = await withUnsafeContinuation { (continuation: UnsafeContinuation<Result<[RedisValue], MessageQueueError>, Never>) in
+            enqueue(command, handler: ValueCollector(expecting: command.count, continuation))
+        }
+        return try result.get()
+    }
+
+    /// Sends one command and returns its reply, throwing when it is an error reply.
+    func value(_ arguments: String...) async throws(MessageQueueError) -> RedisValue {
+        var command = RESPCommand()
+        command.append(arguments)
+        let reply = try await values(command)[0]
+        if let message = reply.errorMessage { throw RedisErrors.reply(message, command: arguments[0], configuration: configuration) }
+        return reply
+    }
+
+    /// True while the last connection attempt failed and the backoff has not passed: requests
+    /// fail at once.
+    var isUnreachable: Bool { unreachable.load(ordering: .relaxed) }
+
+    /// The server's id for this connection (`CLIENT ID`), or `nil` when not connected.
+    var serverClientID: Int64? {
+        let id = clientID.load(ordering: .acquiring)
+        return id == 0 ? nil : id
+    }
+
+    /// Stops the thread: queued and in-flight requests fail with a `closed` error, a blocked read
+    /// is interrupted, and the context is freed. Returns when the thread has finished.
+    func close() async {
+        let wasOpen = queue.withLock { queue -> Bool in
+            defer { queue.closed = true }
+            return !queue.closed
+        }
+        if wasOpen {
+            let fd = socket.load(ordering: .acquiring)
+            if fd >= 0 { _ = shutdown(fd, Int32(SHUT_RDWR)) }
+            wake()
+        }
+        while !threadFinished.load(ordering: .acquiring) {
+            try? await Task.sleep(for: .milliseconds(1))
+        }
+    }
+
+    // MARK: The connection thread
+
+    private func run() {
+        while let batch = takeBatch() {
+            process(batch)
+        }
+        disconnect()
+        threadFinished.store(true, ordering: .releasing)
+    }
+
+    /// Waits for requests; returns them all (up to `maximumBatch`), or `nil` once closed. After
+    /// closing, what is still queued is failed, not sent.
+    private func takeBatch() -> [Request]? {
+        while true {
+            let (batch, closed) = queue.withLock { queue -> ([Request], Bool) in
+                if queue.closed {
+                    let rest = queue.requests
+                    queue.requests = []
+                    return (rest, true)
+                }
+                if queue.requests.count <= Self.maximumBatch {
+                    let all = queue.requests
+                    queue.requests = []
+                    hasWork.store(false, ordering: .sequentiallyConsistent)
+                    return (all, false)
+                }
+                let head = Array(queue.requests.prefix(Self.maximumBatch))
+                queue.requests.removeFirst(Self.maximumBatch)
+                return (head, false)
+            }
+            if closed {
+                for request in batch { request.completion.fail(.closed(RedisBackend.providerName)) }
+                return nil
+            }
+            if !batch.isEmpty { return batch }
+            if spinForWork() { continue }
+            wakeup.lock()
+            sleeping.store(true, ordering: .sequentiallyConsistent)
+            let idle = queue.withLock { $0.requests.isEmpty && !$0.closed }
+            if idle { wakeup.wait() }
+            sleeping.store(false, ordering: .sequentiallyConsistent)
+            wakeup.unlock()
+        }
+    }
+
+    /// Yields the core for up to ``spinTime`` while watching for new requests: callers that
+    /// publish again right after a reply then find the thread awake, saving a futex wake-up
+    /// on each side.
+    private func spinForWork() -> Bool {
+        let deadline = ContinuousClock.now + Self.spinTime
+        repeat {
+            if hasWork.load(ordering: .acquiring) { return true }
+            sched_yield()
+        } while ContinuousClock.now < deadline
+        return false
+    }
+
+    private func process(_ batch: [Request]) {
+        guard let context = connectIfNeeded() else {
+            let error = lastFailure ?? RedisErrors.unreachable(configuration, reason: "not connected")
+            for request in batch { request.completion.fail(error) }
+            return
+        }
+        // Append every command to hiredis's output buffer; the first read writes them all at once.
+        var plan: [(completion: Completion, replies: Int)] = []
+        plan.reserveCapacity(batch.count)
+        for request in batch {
+            let command: RESPCommand
+            switch request.body {
+            case .encoded(let encoded): command = encoded
+            case .deferred(let build): command = build()
+            }
+            if !command.isEmpty {
+                let appended = command.bytes.withUnsafeBytes { raw in
+                    redisAppendFormattedCommand(context, raw.baseAddress!.assumingMemoryBound(to: CChar.self), raw.count)
+                }
+                guard appended == REDIS_OK else {
+                    plan.append((request.completion, command.count))
+                    fail(plan[...], with: connectionLost(context))
+                    return
+                }
+            }
+            plan.append((request.completion, command.count))
+        }
+        for (index, step) in plan.enumerated() {
+            var firstError: String?
+            for _ in 0..<step.replies {
+                var raw: UnsafeMutableRawPointer?
+                guard redisGetReply(context, &raw) == REDIS_OK, let raw else {
+                    fail(plan[index...], with: connectionLost(context))
+                    return
+                }
+                let reply = raw.assumingMemoryBound(to: redisReply.self)
+                switch step.completion {
+                case .none: break
+                case .handler(let handler): handler.receive(reply)
+                case .outcome:
+                    if firstError == nil, reply.pointee.type == REDIS_REPLY_ERROR {
+                        firstError = String(decoding: RedisValue.bytes(of: reply.pointee), as: UTF8.self)
+                    }
+                }
+                freeReplyObject(raw)
+            }
+            switch step.completion {
+            case .none: break
+            case .handler(let handler): handler.finish(nil)
+            case .outcome(let continuation): continuation.resume(returning: firstError.map { .errorReply($0) } ?? .ok)
+            }
+        }
+    }
+
+    private func fail(_ steps: ArraySlice<(completion: Completion, replies: Int)>, with error: MessageQueueError) {
+        disconnect()
+        for step in steps { step.completion.fail(error) }
+    }
+
+    /// The error for a context that failed mid-request; the context is unusable afterwards.
+    private func connectionLost(_ context: UnsafeMutablePointer<redisContext>) -> MessageQueueError {
+        if queue.withLock({ $0.closed }) { return .closed(RedisBackend.providerName) }
+        let reason = Self.errorText(context)
+        let error: MessageQueueError
+        // hiredis reports a socket read timeout as an I/O error with EAGAIN's text.
+        if context.pointee.err == REDIS_ERR_IO && reason == String(cString: strerror(EAGAIN)) {
+            error = RedisErrors.timedOut(configuration)
+        } else {
+            error = RedisErrors.connectionLost(configuration, reason: reason)
+        }
+        logger.warning("redis connection lost", metadata: ["connection": "\(role)", "server": "\(configuration.endpoint)", "reason": "\(reason)"])
+        return error
+    }
+
+    private func connectIfNeeded() -> UnsafeMutablePointer<redisContext>? {
+        if let context { return context }
+        if ContinuousClock.now < retryAt { return nil }
+        do {
+            let context = try connect()
+            self.context = context
+            socket.store(context.pointee.fd, ordering: .releasing)
+            unreachable.store(false, ordering: .relaxed)
+            if lastFailure != nil {
+                logger.info("redis connection re-established", metadata: ["connection": "\(role)", "server": "\(configuration.endpoint)"])
+            }
+            backoff = Self.initialBackoff
+            lastFailure = nil
+            return context
+        } catch {
+            lastFailure = error
+            retryAt = ContinuousClock.now + backoff
+            backoff = min(backoff * 2, Self.maximumBackoff)
+            unreachable.store(true, ordering: .relaxed)
+            logger.warning("redis connection failed", metadata: ["connection": "\(role)", "server": "\(configuration.endpoint)", "error": "\(error.message)"])
+            return nil
+        }
+    }
+
+    /// Opens a context, sets its timeouts and runs the handshake (`AUTH`, `SELECT`, `CLIENT SETNAME`, `CLIENT ID`).
+    private func connect() throws(MessageQueueError) -> UnsafeMutablePointer<redisContext> {
+        let connectTimeout = Self.timeval(Self.connectTimeout)
+        let made: UnsafeMutablePointer<redisContext>?
+        switch configuration.endpoint {
+        case let .tcp(host, port): made = redisConnectWithTimeout(host, Int32(port), connectTimeout)
+        case let .unixSocket(path): made = redisConnectUnixWithTimeout(path, connectTimeout)
+        }
+        guard let context = made else {
+            throw RedisErrors.unreachable(configuration, reason: "out of memory")
+        }
+        if context.pointee.err != 0 {
+            let reason = Self.errorText(context)
+            redisFree(context)
+            throw RedisErrors.unreachable(configuration, reason: reason)
+        }
+        // Always set, and set again on every new context: a read never waits forever.
+        guard redisSetTimeout(context, Self.timeval(configuration.socketTimeout)) == REDIS_OK else {
+            let reason = Self.errorText(context)
+            redisFree(context)
+            throw RedisErrors.unreachable(configuration, reason: reason)
+        }
+        _ = redisEnableKeepAlive(context)
+        do {
+            try handshake(context)
+        } catch {
+            redisFree(context)
+            throw error
+        }
+        return context
+    }
+
+    private func handshake(_ context: UnsafeMutablePointer<redisContext>) throws(MessageQueueError) {
+        var steps: [[String]] = []
+        if let password = configuration.password {
+            steps.append(configuration.username.map { ["AUTH", $0, password] } ?? ["AUTH", password])
+        }
+        if configuration.database != 0 { steps.append(["SELECT", String(configuration.database)]) }
+        steps.append(["CLIENT", "SETNAME", "abe-\(role)-\(ProcessInfo.processInfo.processIdentifier)"])
+        steps.append(["CLIENT", "ID"])
+        var command = RESPCommand()
+        for step in steps { command.append(step) }
+        let appended = command.bytes.withUnsafeBytes { raw in
+            redisAppendFormattedCommand(context, raw.baseAddress!.assumingMemoryBound(to: CChar.self), raw.count)
+        }
+        guard appended == REDIS_OK else { throw RedisErrors.unreachable(configuration, reason: Self.errorText(context)) }
+        var failure: MessageQueueError?
+        for step in steps {
+            var raw: UnsafeMutableRawPointer?
+            guard redisGetReply(context, &raw) == REDIS_OK, let raw else {
+                throw RedisErrors.unreachable(configuration, reason: Self.errorText(context))
+            }
+            let value = RedisValue(raw.assumingMemoryBound(to: redisReply.self))
+            freeReplyObject(raw)
+            // The command name only: an AUTH step's arguments hold the password.
+            if let message = value.errorMessage, failure == nil, step[0] != "CLIENT" {
+                failure = RedisErrors.reply(message, command: step[0], configuration: configuration)
+            }
+            if step == ["CLIENT", "ID"], let id = value.integer { clientID.store(id, ordering: .releasing) }
+        }
+        if let failure { throw failure }
+    }
+
+    private func disconnect() {
+        socket.store(-1, ordering: .releasing)
+        clientID.store(0, ordering: .releasing)
+        if let context { redisFree(context) }
+        context = nil
+    }
+
+    private static func errorText(_ context: UnsafeMutablePointer<redisContext>) -> String {
+        let text = withUnsafeBytes(of: context.pointee.errstr) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
+        return text.isEmpty ? "connection closed" : text
+    }
+
+    private static func timeval(_ duration: Duration) -> Foundation.timeval {
+        let microseconds = duration.components.seconds * 1_000_000 + duration.components.attoseconds / 1_000_000_000_000
+        return Foundation.timeval(tv_sec: Int(microseconds / 1_000_000), tv_usec: Int(microseconds % 1_000_000))
+    }
+}
+
+/// Copies every reply of a request and resumes a continuation with them.
+private final class ValueCollector: ReplyHandler, @unchecked Sendable {
+    private var values: [RedisValue] = []
+    private let continuation: UnsafeContinuation<Result<[RedisValue], MessageQueueError>, Never>
+
+    init(expecting count: Int, _ continuation: UnsafeContinuation<Result<[RedisValue], MessageQueueError>, Never>) {
+        values.reserveCapacity(count)
+        self.continuation = continuation
+    }
+
+    func receive(_ reply: UnsafePointer<redisReply>) {
+        values.append(RedisValue(reply))
+    }
+
+    func finish(_ error: MessageQueueError?) {
+        if let error {
+            continuation.resume(returning: .failure(error))
+        } else {
+            continuation.resume(returning: .success(values))
+        }
+    }
+}
