@@ -2,4 +2,13 @@
 #define ABE_CHIREDIS_SHIM_H
 // Debian 12's libhiredis-dev (hiredis 0.14.1): the synchronous API only; no TLS, no RESP3.
 #include <hiredis/hiredis.h>
+#include <pthread.h>
+
+// glibc declares pthread_setname_np only under _GNU_SOURCE, which Swift's Glibc module does not
+// set. Connection threads name themselves so that profilers and `top -H` show which is which.
+extern int pthread_setname_np(pthread_t thread, const char *name);
+
+static inline int abe_name_current_thread(const char *name) {
+    return pthread_setname_np(pthread_self(), name);
+}
 #endif

@@ -1,5 +1,4 @@
 import AbstractBackend
-import CHiredis
 import Foundation
 import Logging
 import Synchronization
@@ -8,11 +7,15 @@ import Synchronization
 /// fetched and not yet handed out, and the acknowledgements waiting to be sent.
 ///
 /// The iteration state is touched only by the task that iterates (one at a time, as
-/// `AsyncIteratorProtocol` requires); `ack`/`nack`, which any task may call, touch only the
-/// mutex-protected acknowledgement buffer and the backend's command connection.
-final class ConsumerSession: MessageAcknowledger, @unchecked Sendable {
-    /// Entries fetched per read, the most this iterator holds unacknowledged-and-undelivered.
+/// `AsyncIteratorProtocol` requires). Messages point at the session's ``DeliveryAcknowledger``,
+/// not at the session, so buffered messages do not keep an abandoned iterator alive.
+final class ConsumerSession: @unchecked Sendable {
+    /// Entries fetched per read.
     static let prefetch = 256
+    /// Reads in flight besides the one being handed out: with two, the server prepares one batch
+    /// while the connection thread decodes another. An iterator holds at most
+    /// `prefetch × (readAheadDepth + 1)` undelivered entries.
+    static let readAheadDepth = 2
     /// How often consumers of every key look for new keys in the registry.
     static let discoveryInterval = Duration.milliseconds(500)
     /// How often an iterator trims the streams it acknowledged entries of.
@@ -23,13 +26,6 @@ final class ConsumerSession: MessageAcknowledger, @unchecked Sendable {
         let name: String
         var groupReady = false
         var claimCursor = "0-0"
-    }
-
-    private struct AckBuffer {
-        var entries: [(key: MessageQueueKey, id: String)] = []
-        var flushQueued = false
-        /// Keys acknowledged since the last retention pass: only their streams can be trimmed.
-        var acknowledgedKeys: Set<MessageQueueKey> = []
     }
 
     let backend: RedisBackend
@@ -43,6 +39,8 @@ final class ConsumerSession: MessageAcknowledger, @unchecked Sendable {
     private var streams: [Stream] = []
     private var streamIndex: [String: Int] = [:]
     private var buffer: [MessageQueueMessage] = []
+    /// Reads sent ahead while the buffer is handed out, oldest first (at most ``readAheadDepth``).
+    private var readAhead: [StreamReader] = []
     private var bufferIndex = 0
     private var bufferFetchedAt = ContinuousClock.now
     private var nextClaim = ContinuousClock.now
@@ -54,10 +52,10 @@ final class ConsumerSession: MessageAcknowledger, @unchecked Sendable {
     private var retryDelay = RedisConnection.initialBackoff
     private var lastWarning: ContinuousClock.Instant?
 
-    // Shared with `ack`/`nack` and the cancellation handler.
-    private let acks = Mutex(AckBuffer())
+    /// Records `ack`/`nack` of this iterator's messages.
+    private let acknowledger: DeliveryAcknowledger
+    // Shared with the cancellation handler.
     private let interruptRequested = Atomic<Bool>(false)
-    private let readInFlight = Atomic<Bool>(false)
 
     init(backend: RedisBackend, keys: [MessageQueueKey]?, group: ConsumerGroup) {
         self.backend = backend
@@ -65,6 +63,7 @@ final class ConsumerSession: MessageAcknowledger, @unchecked Sendable {
         self.explicitKeys = keys
         self.logger = backend.logger
         self.consumerName = "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)-\(ConsumerSession.nextSerial())"
+        self.acknowledger = DeliveryAcknowledger(backend: backend, group: group, consumerName: consumerName)
         if let keys {
             for key in Set(keys).sorted() { addStream(key) }
         }
@@ -74,7 +73,15 @@ final class ConsumerSession: MessageAcknowledger, @unchecked Sendable {
         // An iterator dropped without being cancelled: give back what it fetched, close its connection.
         if !finished, let connection {
             releaseUndelivered()
-            Task { [backend] in await backend.closeConsumerConnection(connection) }
+            let readAhead = readAhead
+            Task { [backend, group, consumerName] in
+                for reader in readAhead {
+                    if case .success(let batches) = await reader.value() {
+                        Self.release(batches.flatMap { batch in batch.entries.map { (batch.stream, $0.id, 1) } }, backend: backend, group: group, consumer: consumerName)
+                    }
+                }
+                await backend.closeConsumerConnection(connection)
+            }
         }
     }
 
@@ -209,37 +216,31 @@ final class ConsumerSession: MessageAcknowledger, @unchecked Sendable {
     }
 
     /// `XREADGROUP … BLOCK … STREAMS … >`: new entries, waiting at most until the next claim or
-    /// discovery is due. Cancellation interrupts the wait with `CLIENT UNBLOCK`.
+    /// discovery is due. Cancellation interrupts the wait with `CLIENT UNBLOCK`. A read that
+    /// returned entries sends the next one (without waiting) at once, so the server and the
+    /// connection thread prepare the next batch while the application works through this one.
     private func readNew(on connection: RedisConnection) async throws {
-        let now = ContinuousClock.now
-        var wait = min(backend.configuration.blockTime, nextClaim - now)
-        if explicitKeys == nil { wait = min(wait, nextDiscovery - now) }
-        let blockMilliseconds = max(1, Self.milliseconds(wait))
-        let names = streams.map(\.name)
-        let group = group.name
-        let consumer = consumerName
-        interruptRequested.store(false, ordering: .relaxed)
-        readInFlight.store(true, ordering: .releasing)
-        defer { readInFlight.store(false, ordering: .releasing) }
+        let reader: StreamReader
+        if !readAhead.isEmpty {
+            reader = readAhead.removeFirst()
+        } else {
+            let now = ContinuousClock.now
+            var wait = min(backend.configuration.blockTime, nextClaim - now)
+            if explicitKeys == nil { wait = min(wait, nextDiscovery - now) }
+            reader = startRead(on: connection, blockMilliseconds: max(1, Self.milliseconds(wait)))
+        }
         let result = await withTaskCancellationHandler {
-            await withUnsafeContinuation { continuation in
-                connection.enqueueDeferred({ [self] in
-                    var arguments = ["XREADGROUP", "GROUP", group, consumer, "COUNT", String(Self.prefetch)]
-                    // Cancelled before the read went out: do not wait at all.
-                    if !interruptRequested.load(ordering: .acquiring) { arguments += ["BLOCK", String(blockMilliseconds)] }
-                    arguments.append("STREAMS")
-                    arguments += names
-                    arguments += Array(repeating: ">", count: names.count)
-                    var command = RESPCommand()
-                    command.append(arguments)
-                    return command
-                }, handler: StreamReader(kind: .readGroup, streams: names, continuation))
-            }
+            await reader.value()
         } onCancel: {
-            self.interruptRead(blockedFor: .milliseconds(blockMilliseconds))
+            self.interrupt(reader, on: connection)
         }
         switch result {
         case .success(let batches):
+            if batches.contains(where: { !$0.entries.isEmpty }) {
+                while readAhead.count < Self.readAheadDepth {
+                    readAhead.append(startRead(on: connection, blockMilliseconds: nil))
+                }
+            }
             try await deliver(batches, claimed: false)
         case .failure(.connection(let error)):
             throw error
@@ -248,15 +249,38 @@ final class ConsumerSession: MessageAcknowledger, @unchecked Sendable {
         }
     }
 
+    /// Sends `XREADGROUP` for every stream; `blockMilliseconds` `nil` for a read that does not wait.
+    private func startRead(on connection: RedisConnection, blockMilliseconds: Int64?) -> StreamReader {
+        let names = streams.map(\.name)
+        let reader = StreamReader(kind: .readGroup, streams: names)
+        interruptRequested.store(false, ordering: .relaxed)
+        let group = group.name
+        let consumer = consumerName
+        connection.enqueueDeferred({ [self] in
+            var arguments = ["XREADGROUP", "GROUP", group, consumer, "COUNT", String(Self.prefetch)]
+            // Cancelled before the read went out: do not wait at all.
+            if let blockMilliseconds, !interruptRequested.load(ordering: .acquiring) {
+                arguments += ["BLOCK", String(blockMilliseconds)]
+            }
+            arguments.append("STREAMS")
+            arguments += names
+            arguments += Array(repeating: ">", count: names.count)
+            var command = RESPCommand()
+            command.append(arguments)
+            return command
+        }, handler: reader)
+        return reader
+    }
+
     /// Ends a blocked read early: `CLIENT UNBLOCK <id> TIMEOUT` from the command connection,
     /// repeated until the read is over (the read may not have reached the server yet).
-    private func interruptRead(blockedFor block: Duration) {
+    private func interrupt(_ reader: StreamReader, on connection: RedisConnection) {
         interruptRequested.store(true, ordering: .releasing)
-        guard let connection else { return }
         let commands = backend.commands
-        Task { [self] in
+        let block = backend.configuration.blockTime
+        Task {
             let deadline = ContinuousClock.now + block + .milliseconds(200)
-            while readInFlight.load(ordering: .acquiring), ContinuousClock.now < deadline {
+            while !reader.isDone, ContinuousClock.now < deadline {
                 if let id = connection.serverClientID,
                    let unblocked = try? await commands.value("CLIENT", "UNBLOCK", String(id), "TIMEOUT").integer,
                    unblocked == 1 {
@@ -285,10 +309,9 @@ final class ConsumerSession: MessageAcknowledger, @unchecked Sendable {
         for stream in streams {
             command.append(["XAUTOCLAIM", stream.name, group.name, consumerName, timeout, stream.claimCursor, "COUNT", String(Self.prefetch)])
         }
-        let names = streams.map(\.name)
-        let result = await withUnsafeContinuation { continuation in
-            connection.enqueue(command, handler: StreamReader(kind: .autoClaim, streams: names, continuation))
-        }
+        let reader = StreamReader(kind: .autoClaim, streams: streams.map(\.name))
+        connection.enqueue(command, handler: reader)
+        let result = await reader.value()
         let batches: [StreamBatch]
         switch result {
         case .success(let value): batches = value
@@ -318,25 +341,25 @@ final class ConsumerSession: MessageAcknowledger, @unchecked Sendable {
             for entry in batch.entries {
                 let count = claimed ? (counts[entry.id] ?? 2) : 1
                 let publishedAt = Date(timeIntervalSince1970: Double(entry.milliseconds) / 1000)
-                switch entry.body {
-                case .invalid(let reason, let raw):
-                    logger.warning("redis entry has no valid payload; moving it to the dead letter", metadata: ["key": "\(key)", "id": "\(entry.id)", "reason": "\(reason)"])
-                    deadLetter(DeadLetter(
+                switch entry.payload() {
+                case .failure(let invalid):
+                    logger.warning("redis entry has no valid payload; moving it to the dead letter", metadata: ["key": "\(key)", "id": "\(entry.id)", "reason": "\(invalid.reason)"])
+                    acknowledger.deadLetter(DeadLetter(
                         key: key, group: group, id: entry.id, deliveryCount: count, reason: .invalidPayload,
-                        lastError: reason, publishedAt: publishedAt, payload: ["raw": .string(raw)]
+                        lastError: invalid.reason, publishedAt: publishedAt, payload: ["raw": .string(invalid.raw)]
                     ))
-                case .payload(let payload) where count > backend.configuration.maxDeliveries:
+                case .success(let payload) where count > backend.configuration.maxDeliveries:
                     let lastError = backend.lastErrors.take(stream: batch.stream, group: group, id: entry.id)
-                    deadLetter(DeadLetter(
+                    acknowledger.deadLetter(DeadLetter(
                         key: key, group: group, id: entry.id, deliveryCount: count - 1, reason: .maxDeliveries,
                         lastError: lastError ?? "not acknowledged within the visibility timeout",
                         publishedAt: publishedAt, payload: payload
                     ))
-                case .payload(let payload):
+                case .success(let payload):
                     messages.append(MessageQueueMessage(
                         key: key, group: group, payload: payload, id: entry.id, publishedAt: publishedAt,
                         deliveryCount: count, receipt: DeliveryReceipt(primary: entry.milliseconds, secondary: entry.sequence),
-                        acknowledger: self
+                        acknowledger: acknowledger
                     ))
                 }
             }
@@ -374,10 +397,7 @@ final class ConsumerSession: MessageAcknowledger, @unchecked Sendable {
     /// oldest pending entry, or the entry after its last delivered one when nothing is pending.
     /// Entries some group has not read or not acknowledged are never trimmed.
     private func trimAcknowledged(on connection: RedisConnection) async throws {
-        let keys = acks.withLock { buffer in
-            defer { buffer.acknowledgedKeys.removeAll() }
-            return buffer.acknowledgedKeys
-        }
+        let keys = acknowledger.takeAcknowledgedKeys()
         for key in keys.sorted() {
             let stream = backend.names.streamName(key)
             let groups = (try await connection.value("XINFO", "GROUPS", stream).elements ?? []).map(\.fields)
@@ -408,124 +428,39 @@ final class ConsumerSession: MessageAcknowledger, @unchecked Sendable {
         guard !finished else { return }
         finished = true
         releaseUndelivered()
+        // Reads sent ahead do not wait on the server, so they are back within a round trip.
+        for pending in readAhead {
+            if case .success(let batches) = await pending.value() {
+                Self.release(batches.flatMap { batch in batch.entries.map { (batch.stream, $0.id, 1) } }, backend: backend, group: group, consumer: consumerName)
+            }
+        }
+        readAhead = []
         if let connection { await backend.closeConsumerConnection(connection) }
     }
 
-    /// `XCLAIM … IDLE <visibility timeout> RETRYCOUNT <count − 1> JUSTID` for every buffered
-    /// message: any member's next claim takes it at once, and the delivery that never reached
-    /// the application does not count.
+    /// Releases every buffered message (see ``release(_:backend:group:consumer:)``).
     private func releaseUndelivered() {
         guard bufferIndex < buffer.count else { return }
-        let idle = String(Self.milliseconds(visibilityTimeout))
-        var command = RESPCommand()
-        for message in buffer[bufferIndex...] {
-            command.append([
-                "XCLAIM", backend.names.streamName(message.key), group.name, consumerName, "0", message.id,
-                "IDLE", idle, "RETRYCOUNT", String(message.deliveryCount - 1), "JUSTID",
-            ])
-        }
+        let entries = buffer[bufferIndex...].map { (backend.names.streamName($0.key), $0.id, $0.deliveryCount) }
         buffer = []
         bufferIndex = 0
-        backend.commands.enqueue(command, handler: LoggingHandler(logger: logger, action: "release undelivered messages"))
+        Self.release(entries, backend: backend, group: group, consumer: consumerName)
     }
 
-    // MARK: MessageAcknowledger
-
-    /// Queues `XACK` and returns; the command connection sends the queued acknowledgements of this
-    /// iterator as one `XACK` per key with its next write. If that write fails, the message is
-    /// delivered again after the visibility timeout (at-least-once).
-    nonisolated(nonsending) func acknowledge(_ message: MessageQueueMessage) async throws {
-        try checkUsable()
-        let needsFlush = acks.withLock { buffer -> Bool in
-            buffer.entries.append((message.key, message.id))
-            defer { buffer.flushQueued = true }
-            return !buffer.flushQueued
-        }
-        if needsFlush {
-            backend.commands.enqueueDeferred({ [self] in takeAcknowledgements() }, handler: LoggingHandler(logger: logger, action: "acknowledge"))
-        }
-    }
-
-    /// Hands the delivery back: `XCLAIM … IDLE <timeout − retryAfter>` makes it due for any
-    /// member's claim after `retryAfter` (at most the visibility timeout on Redis); the last
-    /// allowed delivery goes to the dead letter instead. Nothing happens when the delivery is
-    /// no longer this member's.
-    nonisolated(nonsending) func reject(_ message: MessageQueueMessage, retryAfter: Duration, reason: String?) async throws {
-        try checkUsable()
-        let stream = backend.names.streamName(message.key)
-        let pending = try await backend.commands.value("XPENDING", stream, group.name, message.id, message.id, "1")
-        guard let row = pending.elements?.first?.elements, row.count == 4,
-              row[1].text == consumerName, row[3].integer == Int64(message.deliveryCount)
-        else { return }
-        if message.deliveryCount >= backend.configuration.maxDeliveries {
-            let letter = DeadLetter(
-                key: message.key, group: group, id: message.id, deliveryCount: message.deliveryCount, reason: .maxDeliveries,
-                lastError: reason, publishedAt: message.publishedAt, payload: message.payload
-            )
-            try await backend.send(deadLetterCommand(letter), for: "XADD")
-            return
-        }
-        if let reason { backend.lastErrors.record(reason, stream: stream, group: group, id: message.id) }
-        let idle = Self.milliseconds(max(.zero, visibilityTimeout - retryAfter))
+    /// `XCLAIM … IDLE <visibility timeout> RETRYCOUNT <count − 1> JUSTID` for entries fetched and
+    /// never handed to the application: any member's next claim takes them at once, and the
+    /// delivery that never happened does not count.
+    private static func release(_ entries: [(stream: String, id: String, deliveryCount: Int)], backend: RedisBackend, group: ConsumerGroup, consumer: String) {
+        guard !entries.isEmpty else { return }
+        let idle = String(milliseconds(backend.configuration.visibilityTimeout))
         var command = RESPCommand()
-        command.append([
-            "XCLAIM", stream, group.name, consumerName, "0", message.id,
-            "IDLE", String(idle), "RETRYCOUNT", String(message.deliveryCount), "JUSTID",
-        ])
-        try await backend.send(command, for: "XCLAIM")
-    }
-
-    private func checkUsable() throws(MessageQueueError) {
-        if backend.isClosed { throw .closed(RedisBackend.providerName) }
-        if backend.commands.isUnreachable {
-            throw MessageQueueError(.unavailable, "Redis at \(backend.configuration.endpoint) is unreachable; the message stays pending and is delivered again after the visibility timeout")
+        for entry in entries {
+            command.append([
+                "XCLAIM", entry.stream, group.name, consumer, "0", entry.id,
+                "IDLE", idle, "RETRYCOUNT", String(entry.deliveryCount - 1), "JUSTID",
+            ])
         }
-    }
-
-    /// One `XACK <stream> <group> <id>…` per key for everything queued; runs on the command thread.
-    private func takeAcknowledgements() -> RESPCommand {
-        let entries = acks.withLock { buffer in
-            buffer.flushQueued = false
-            defer { buffer.entries.removeAll(keepingCapacity: true) }
-            var previous: MessageQueueKey?
-            for entry in buffer.entries where entry.key != previous {
-                buffer.acknowledgedKeys.insert(entry.key)
-                previous = entry.key
-            }
-            return buffer.entries
-        }
-        var command = RESPCommand()
-        var start = 0
-        while start < entries.count {
-            let key = entries[start].key
-            var end = start + 1
-            while end < entries.count && entries[end].key == key { end += 1 }
-            var arguments = [Array("XACK".utf8), backend.names.stream(key), Array(group.name.utf8)]
-            arguments.reserveCapacity(3 + end - start)
-            for index in start..<end { arguments.append(Array(entries[index].id.utf8)) }
-            command.append(arguments)
-            start = end
-        }
-        return command
-    }
-
-    // MARK: Dead letters
-
-    /// `XADD <key>:dead-letter * data <envelope>` then `XACK`, in one write, in that order: the
-    /// entry leaves its group only once its dead letter exists.
-    private func deadLetterCommand(_ letter: DeadLetter) throws(MessageQueueError) -> RESPCommand {
-        var command = RESPCommand()
-        command.appendXADD(stream: backend.names.stream(letter.key.deadLetterKey), json: try letter.envelope.jsonBytes(), maxLength: nil)
-        command.append(["XACK", backend.names.streamName(letter.key), letter.group.name, letter.id])
-        return command
-    }
-
-    private func deadLetter(_ letter: DeadLetter) {
-        do {
-            backend.commands.enqueue(try deadLetterCommand(letter), handler: LoggingHandler(logger: logger, action: "dead-letter"))
-        } catch {
-            logger.error("cannot encode a dead letter", metadata: ["key": "\(letter.key)", "id": "\(letter.id)", "error": "\(error.message)"])
-        }
+        backend.commands.enqueue(command, handler: LoggingHandler(logger: backend.logger, action: "release undelivered messages"))
     }
 
     // MARK: Helpers
@@ -544,27 +479,5 @@ final class ConsumerSession: MessageAcknowledger, @unchecked Sendable {
     static func milliseconds(_ duration: Duration) -> Int64 {
         let (seconds, attoseconds) = duration.components
         return seconds * 1000 + attoseconds / 1_000_000_000_000_000
-    }
-}
-
-/// Logs the error replies and the failure of a request nobody waits for.
-final class LoggingHandler: ReplyHandler, @unchecked Sendable {
-    private let logger: Logger
-    private let action: String
-
-    init(logger: Logger, action: String) {
-        self.logger = logger
-        self.action = action
-    }
-
-    func receive(_ reply: UnsafePointer<redisReply>) {
-        guard reply.pointee.type == REDIS_REPLY_ERROR else { return }
-        let message = String(decoding: RedisValue.bytes(of: reply.pointee), as: UTF8.self)
-        logger.error("redis rejected a command", metadata: ["action": "\(action)", "reply": "\(message)"])
-    }
-
-    func finish(_ error: MessageQueueError?) {
-        guard let error, error.code != .closed else { return }
-        logger.warning("redis command not applied; the affected messages are delivered again after the visibility timeout", metadata: ["action": "\(action)", "error": "\(error.message)"])
     }
 }

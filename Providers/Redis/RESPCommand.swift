@@ -1,3 +1,5 @@
+import AbstractBackend
+
 /// Redis commands encoded in the wire protocol (RESP arrays of bulk strings), ready for
 /// `redisAppendFormattedCommand`.
 ///
@@ -28,25 +30,50 @@ struct RESPCommand: Sendable {
         for argument in arguments { appendArgument(argument) }
     }
 
-    /// Appends `XADD <stream> [MAXLEN ~ <cap>] * data <json>`: the upstream provider's entry format,
-    /// one field named `data` holding the payload's JSON text.
-    mutating func appendXADD(stream: [UInt8], json: [UInt8], maxLength: Int?) {
-        bytes.reserveCapacity(bytes.count + stream.count + json.count + 96)
-        if let maxLength {
-            appendHeader(8)
-            appendArgument("XADD".utf8)
-            appendArgument(stream)
-            appendArgument("MAXLEN".utf8)
-            appendArgument("~".utf8)
-            appendArgument(String(maxLength).utf8)
-        } else {
-            appendHeader(5)
-            appendArgument("XADD".utf8)
-            appendArgument(stream)
+    /// The encoded start of `XADD <stream> [MAXLEN ~ <cap>] * data`, up to the `data` value:
+    /// computed once per key, so a publish only appends the JSON.
+    static func xaddPrefix(stream: [UInt8], maxLength: Int?) -> [UInt8] {
+        var command = RESPCommand()
+        var arguments: [[UInt8]] = [Array("XADD".utf8), stream]
+        if let maxLength { arguments += [Array("MAXLEN".utf8), Array("~".utf8), Array(String(maxLength).utf8)] }
+        arguments += [Array("*".utf8), Array("data".utf8)]
+        command.appendHeader(arguments.count + 1)
+        for argument in arguments { command.appendArgument(argument) }
+        return command.bytes
+    }
+
+    /// Appends one `XADD` (see ``xaddPrefix(stream:maxLength:)``) whose `data` value is the
+    /// payload's compact JSON — the upstream provider's entry format — written straight into the
+    /// buffer. On error nothing is appended.
+    mutating func appendXADD(prefix: [UInt8], payload: MessageQueuePayload) throws(MessageQueueError) {
+        let start = bytes.count
+        if bytes.capacity < start + prefix.count + 160 {
+            bytes.reserveCapacity(max(start + prefix.count + 160, bytes.capacity * 2))
         }
-        appendArgument("*".utf8)
-        appendArgument("data".utf8)
-        appendArgument(json)
+        bytes.append(contentsOf: prefix)
+        // The length goes before the JSON but is known only after it: leave room for the longest
+        // header, write the JSON, then close the gap.
+        let gap = 12
+        let headerStart = bytes.count
+        bytes.append(contentsOf: repeatElement(0, count: gap))
+        do {
+            try payload.appendJSON(to: &bytes)
+        } catch {
+            bytes.removeSubrange(start...)
+            throw error
+        }
+        let length = bytes.count - headerStart - gap
+        var header: [UInt8] = [UInt8(ascii: "$")]
+        header.append(contentsOf: String(length).utf8)
+        header += [13, 10]
+        bytes.withUnsafeMutableBufferPointer { buffer in
+            let base = buffer.baseAddress!
+            for (offset, byte) in header.enumerated() { base[headerStart + offset] = byte }
+            (base + headerStart + header.count).update(from: base + headerStart + gap, count: length)
+        }
+        bytes.removeLast(gap - header.count)
+        appendCRLF()
+        count += 1
     }
 
     /// Appends another encoded command buffer.
@@ -57,14 +84,14 @@ struct RESPCommand: Sendable {
 
     var isEmpty: Bool { count == 0 }
 
-    private mutating func appendHeader(_ argumentCount: Int) {
+    fileprivate mutating func appendHeader(_ argumentCount: Int) {
         count += 1
         bytes.append(UInt8(ascii: "*"))
         appendDecimal(argumentCount)
         appendCRLF()
     }
 
-    private mutating func appendArgument(_ argument: some Collection<UInt8>) {
+    fileprivate mutating func appendArgument(_ argument: some Collection<UInt8>) {
         bytes.append(UInt8(ascii: "$"))
         appendDecimal(argument.count)
         appendCRLF()
@@ -73,17 +100,15 @@ struct RESPCommand: Sendable {
     }
 
     private mutating func appendDecimal(_ value: Int) {
-        // Digits in reverse into a fixed buffer: no String allocation per length header.
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
-        var count = 0
-        var rest = value
-        withUnsafeMutableBytes(of: &digits) { buffer in
-            repeat {
-                buffer[count] = UInt8(ascii: "0") + UInt8(rest % 10)
-                rest /= 10
-                count += 1
-            } while rest > 0
-            for index in stride(from: count - 1, through: 0, by: -1) { bytes.append(buffer[index]) }
+        // Argument counts and short lengths, without going through String.
+        switch value {
+        case 0..<10:
+            bytes.append(UInt8(ascii: "0") &+ UInt8(value))
+        case 10..<100:
+            bytes.append(UInt8(ascii: "0") &+ UInt8(value / 10))
+            bytes.append(UInt8(ascii: "0") &+ UInt8(value % 10))
+        default:
+            bytes.append(contentsOf: String(value).utf8)
         }
     }
 

@@ -51,7 +51,7 @@ public final class RedisBackend: MessageQueueBackend {
     private let closed = Atomic<Bool>(false)
 
     private struct State {
-        /// Keys this backend has added to the key registry, with their stream names.
+        /// Keys this backend has added to the key registry, with their `XADD` prefixes.
         var registeredKeys: [MessageQueueKey: [UInt8]] = [:]
         /// Consumer connections open now, counted against ``RedisConfiguration/maxConnections``.
         var consumerConnections: [ObjectIdentifier: RedisConnection] = [:]
@@ -81,8 +81,8 @@ public final class RedisBackend: MessageQueueBackend {
 
     nonisolated(nonsending) public func publish(_ payload: MessageQueuePayload, to key: MessageQueueKey) async throws {
         var command = RESPCommand()
-        let stream = try streamName(for: key, registeringInto: &command)
-        command.appendXADD(stream: stream, json: try payload.jsonBytes(), maxLength: maxLength)
+        let prefix = try xaddPrefix(for: key, registeringInto: &command)
+        try command.appendXADD(prefix: prefix, payload: payload)
         try await send(command, for: "XADD")
     }
 
@@ -92,8 +92,8 @@ public final class RedisBackend: MessageQueueBackend {
         guard !batch.isEmpty else { return }
         var command = RESPCommand()
         for item in batch {
-            let stream = try streamName(for: item.key, registeringInto: &command)
-            command.appendXADD(stream: stream, json: try item.payload.jsonBytes(), maxLength: maxLength)
+            let prefix = try xaddPrefix(for: item.key, registeringInto: &command)
+            try command.appendXADD(prefix: prefix, payload: item.payload)
         }
         try await send(command, for: "XADD")
     }
@@ -125,21 +125,21 @@ public final class RedisBackend: MessageQueueBackend {
         return nil
     }
 
-    /// The stream name of `key`. The first time this backend publishes to `key` it also adds
-    /// `SADD <registry> <key>` to `command`, so consumers of every key in any process find it
-    /// without `KEYS`.
-    private func streamName(for key: MessageQueueKey, registeringInto command: inout RESPCommand) throws(MessageQueueError) -> [UInt8] {
+    /// The encoded start of an `XADD` to `key`'s stream. The first time this backend publishes to
+    /// `key` it also adds `SADD <registry> <key>` to `command`, so consumers of every key in any
+    /// process find it without `KEYS`.
+    private func xaddPrefix(for key: MessageQueueKey, registeringInto command: inout RESPCommand) throws(MessageQueueError) -> [UInt8] {
         guard !isClosed else { throw .closed(Self.providerName) }
         if let known = state.withLock({ $0.registeredKeys[key] }) { return known }
         guard key.rawValue != RedisNames.registryName else {
             throw MessageQueueError(.invalidKey, "the key \"\(key)\" is reserved by the Redis provider for its key registry; use another key")
         }
-        let stream = names.stream(key)
-        if state.withLock({ $0.registeredKeys.updateValue(stream, forKey: key) == nil }) {
+        let prefix = RESPCommand.xaddPrefix(stream: names.stream(key), maxLength: maxLength)
+        if state.withLock({ $0.registeredKeys.updateValue(prefix, forKey: key) == nil }) {
             command.append([Array("SADD".utf8), names.registry, Array(key.rawValue.utf8)])
             keyGeneration.add(1, ordering: .relaxed)
         }
-        return stream
+        return prefix
     }
 
     /// Sends `command` on the command connection and throws the first error among its replies.

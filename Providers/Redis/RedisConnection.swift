@@ -97,7 +97,7 @@ final class RedisConnection: @unchecked Sendable {
     /// The longest a TCP connect may take.
     static let connectTimeout = Duration.seconds(2)
     /// How long an idle thread watches for work before it sleeps.
-    static let spinTime = Duration.microseconds(50)
+    static let spinTime = Duration.microseconds(0)
     /// Requests taken in one batch at most, so one write stays bounded.
     static let maximumBatch = 4096
 
@@ -105,8 +105,11 @@ final class RedisConnection: @unchecked Sendable {
         self.configuration = configuration
         self.role = role
         self.logger = logger
-        let thread = Thread { [self] in run() }
-        thread.name = "abe-redis-\(role)"
+        let thread = Thread { [self] in
+            // Named from inside: Linux names only the calling thread (15 characters at most).
+            _ = abe_name_current_thread(String("abe-\(role)".prefix(15)))
+            run()
+        }
         thread.start()
     }
 
@@ -251,39 +254,32 @@ final class RedisConnection: @unchecked Sendable {
         return false
     }
 
+    /// Sends `batch` and reads its replies. Requests queued while replies are read go out
+    /// before the next reply is read, so the server always has the next command at hand and
+    /// never waits for this thread to finish decoding.
     private func process(_ batch: [Request]) {
         guard let context = connectIfNeeded() else {
             let error = lastFailure ?? RedisErrors.unreachable(configuration, reason: "not connected")
             for request in batch { request.completion.fail(error) }
             return
         }
-        // Append every command to hiredis's output buffer; the first read writes them all at once.
-        var plan: [(completion: Completion, replies: Int)] = []
-        plan.reserveCapacity(batch.count)
-        for request in batch {
-            let command: RESPCommand
-            switch request.body {
-            case .encoded(let encoded): command = encoded
-            case .deferred(let build): command = build()
-            }
-            if !command.isEmpty {
-                let appended = command.bytes.withUnsafeBytes { raw in
-                    redisAppendFormattedCommand(context, raw.baseAddress!.assumingMemoryBound(to: CChar.self), raw.count)
-                }
-                guard appended == REDIS_OK else {
-                    plan.append((request.completion, command.count))
-                    fail(plan[...], with: connectionLost(context))
-                    return
+        var inFlight: [(completion: Completion, replies: Int)] = []
+        inFlight.reserveCapacity(batch.count)
+        guard send(batch, on: context, into: &inFlight) else { return }
+        var head = 0
+        while head < inFlight.count {
+            if hasWork.load(ordering: .acquiring) {
+                let more = takeQueued()
+                if !more.isEmpty {
+                    guard send(more, on: context, into: &inFlight) else { return }
                 }
             }
-            plan.append((request.completion, command.count))
-        }
-        for (index, step) in plan.enumerated() {
+            let step = inFlight[head]
             var firstError: String?
             for _ in 0..<step.replies {
                 var raw: UnsafeMutableRawPointer?
                 guard redisGetReply(context, &raw) == REDIS_OK, let raw else {
-                    fail(plan[index...], with: connectionLost(context))
+                    fail(inFlight[head...], with: connectionLost(context))
                     return
                 }
                 let reply = raw.assumingMemoryBound(to: redisReply.self)
@@ -302,6 +298,47 @@ final class RedisConnection: @unchecked Sendable {
             case .handler(let handler): handler.finish(nil)
             case .outcome(let continuation): continuation.resume(returning: firstError.map { .errorReply($0) } ?? .ok)
             }
+            head += 1
+        }
+    }
+
+    /// Encodes `requests` into hiredis's output buffer and writes it out. On failure the
+    /// connection is dropped and everything in flight fails.
+    private func send(_ requests: [Request], on context: UnsafeMutablePointer<redisContext>, into inFlight: inout [(completion: Completion, replies: Int)]) -> Bool {
+        for request in requests {
+            let command: RESPCommand
+            switch request.body {
+            case .encoded(let encoded): command = encoded
+            case .deferred(let build): command = build()
+            }
+            inFlight.append((request.completion, command.count))
+            guard !command.isEmpty else { continue }
+            let appended = command.bytes.withUnsafeBytes { raw in
+                redisAppendFormattedCommand(context, raw.baseAddress!.assumingMemoryBound(to: CChar.self), raw.count)
+            }
+            guard appended == REDIS_OK else {
+                fail(inFlight[...], with: connectionLost(context))
+                return false
+            }
+        }
+        var done: Int32 = 0
+        repeat {
+            guard redisBufferWrite(context, &done) == REDIS_OK else {
+                fail(inFlight[...], with: connectionLost(context))
+                return false
+            }
+        } while done == 0
+        return true
+    }
+
+    /// Takes what is queued now without waiting (nothing once closed: `takeBatch` fails it).
+    private func takeQueued() -> [Request] {
+        queue.withLock { queue -> [Request] in
+            guard !queue.closed else { return [] }
+            let taken = Array(queue.requests.prefix(Self.maximumBatch))
+            queue.requests.removeFirst(taken.count)
+            if queue.requests.isEmpty { hasWork.store(false, ordering: .sequentiallyConsistent) }
+            return taken
         }
     }
 
@@ -372,6 +409,9 @@ final class RedisConnection: @unchecked Sendable {
             throw RedisErrors.unreachable(configuration, reason: reason)
         }
         _ = redisEnableKeepAlive(context)
+        // Keep the reader's buffer between replies: by default hiredis frees it whenever more
+        // than 16 KiB are unused, and a stream read of 256 entries regrows it every time.
+        context.pointee.reader.pointee.maxbuf = 0
         do {
             try handshake(context)
         } catch {

@@ -1,13 +1,16 @@
 import AbstractBackend
 import CHiredis
 
-/// One stream entry as read by `XREADGROUP` or `XAUTOCLAIM`, decoded on the connection thread.
+/// One stream entry as read by `XREADGROUP` or `XAUTOCLAIM`, copied out of the reply on the
+/// connection thread. The JSON is parsed later, by the consuming task (``payload()``), so that
+/// parsing one batch overlaps with the connection thread reading the next.
 struct StreamEntry: Sendable {
-    /// What the entry's `data` field held.
+    /// What the entry's fields held.
     enum Body: Sendable {
-        case payload(MessageQueuePayload)
-        /// Not a payload: why, and the raw text (or a description of what was there).
-        case invalid(reason: String, raw: String)
+        /// The bytes of the `data` field.
+        case data([UInt8])
+        /// No `data` field: the field names there were.
+        case noData(fields: [String])
     }
 
     /// The entry id, `<milliseconds>-<sequence>`.
@@ -41,29 +44,42 @@ struct StreamEntry: Sendable {
         return (milliseconds, sequence)
     }
 
-    /// The payload from the `data` field: the upstream provider's format, one field holding a
-    /// JSON object. Anything else is described, not delivered.
+    /// The payload of the `data` field — the upstream provider's format, one field holding a
+    /// JSON object — or why there is none: the reason and the raw text, for the dead letter.
+    func payload() -> Result<MessageQueuePayload, InvalidEntry> {
+        switch body {
+        case .data(let bytes):
+            do {
+                return .success(try MessageQueuePayload(jsonBytes: bytes))
+            } catch {
+                return .failure(InvalidEntry(reason: "the data field is not a JSON object: \(error.message)", raw: String(decoding: bytes, as: UTF8.self)))
+            }
+        case .noData(let names):
+            let listed = names.isEmpty ? "no fields" : "fields " + names.map { "\"\($0)\"" }.joined(separator: ", ")
+            return .failure(InvalidEntry(reason: "the entry has no data field (it has \(listed))", raw: ""))
+        }
+    }
+
+    private static let dataField = Array("data".utf8)
+
     private static func decodeFields(_ fields: redisReply) -> Body {
         var index = 0
         var names: [String] = []
         while index + 1 < fields.elements {
             guard let name = fields.element[index], let value = fields.element[index + 1] else { break }
-            let nameBytes = RedisValue.bytes(of: name.pointee)
-            if nameBytes.elementsEqual("data".utf8) {
-                guard let str = value.pointee.str else {
-                    return .invalid(reason: "the data field is empty", raw: "")
-                }
-                let text = UnsafeRawBufferPointer(start: str, count: value.pointee.len)
-                do {
-                    return .payload(try MessageQueuePayload(jsonBytes: text))
-                } catch {
-                    return .invalid(reason: "the data field is not a JSON object: \(error.message)", raw: String(decoding: text, as: UTF8.self))
-                }
+            let nameBytes = UnsafeRawBufferPointer(start: name.pointee.str, count: name.pointee.len)
+            if nameBytes.elementsEqual(dataField) {
+                return .data(RedisValue.bytes(of: value.pointee))
             }
             names.append(String(decoding: nameBytes, as: UTF8.self))
             index += 2
         }
-        let listed = names.isEmpty ? "no fields" : "fields " + names.map { "\"\($0)\"" }.joined(separator: ", ")
-        return .invalid(reason: "the entry has no data field (it has \(listed))", raw: "")
+        return .noData(fields: names)
     }
+}
+
+/// An entry that holds no payload: why, and its raw text.
+struct InvalidEntry: Error {
+    let reason: String
+    let raw: String
 }

@@ -1,5 +1,6 @@
 import AbstractBackend
 import CHiredis
+import Synchronization
 
 /// The entries one stream returned to `XREADGROUP` or `XAUTOCLAIM`.
 struct StreamBatch: Sendable {
@@ -11,6 +12,9 @@ struct StreamBatch: Sendable {
 
 /// Decodes `XREADGROUP` and `XAUTOCLAIM` replies on the connection thread — JSON included — so
 /// the consuming task only wraps ready payloads into messages.
+///
+/// It is also the request's future: ``value()`` waits for the result, so a consumer can send a
+/// read ahead and collect it later.
 final class StreamReader: ReplyHandler, @unchecked Sendable {
     enum Kind { case readGroup, autoClaim }
 
@@ -19,14 +23,36 @@ final class StreamReader: ReplyHandler, @unchecked Sendable {
     private var batches: [StreamBatch] = []
     private var errorReply: String?
     private var replyIndex = 0
-    private let continuation: UnsafeContinuation<Result<[StreamBatch], StreamReadError>, Never>
+    private let outcome = Mutex(Outcome.pending(nil))
+
+    private enum Outcome {
+        case pending(UnsafeContinuation<Result<[StreamBatch], StreamReadError>, Never>?)
+        case done(Result<[StreamBatch], StreamReadError>)
+    }
 
     /// `streams` names the stream of each `XAUTOCLAIM` reply in order; `XREADGROUP` replies name
     /// their streams themselves.
-    init(kind: Kind, streams: [String], _ continuation: UnsafeContinuation<Result<[StreamBatch], StreamReadError>, Never>) {
+    init(kind: Kind, streams: [String]) {
         self.kind = kind
         self.streams = streams
-        self.continuation = continuation
+    }
+
+    /// The decoded batches, or why the request failed; waits until the replies are in.
+    func value() async -> Result<[StreamBatch], StreamReadError> {
+        await withUnsafeContinuation { continuation in
+            let ready = outcome.withLock { outcome -> Result<[StreamBatch], StreamReadError>? in
+                switch outcome {
+                case .done(let result): return result
+                case .pending: outcome = .pending(continuation); return nil
+                }
+            }
+            if let ready { continuation.resume(returning: ready) }
+        }
+    }
+
+    /// Whether the replies are in.
+    var isDone: Bool {
+        outcome.withLock { if case .done = $0 { return true } else { return false } }
     }
 
     func receive(_ reply: UnsafePointer<redisReply>) {
@@ -58,13 +84,20 @@ final class StreamReader: ReplyHandler, @unchecked Sendable {
     }
 
     func finish(_ error: MessageQueueError?) {
+        let result: Result<[StreamBatch], StreamReadError>
         if let error {
-            continuation.resume(returning: .failure(.connection(error)))
+            result = .failure(.connection(error))
         } else if let errorReply {
-            continuation.resume(returning: .failure(.reply(errorReply)))
+            result = .failure(.reply(errorReply))
         } else {
-            continuation.resume(returning: .success(batches))
+            result = .success(batches)
         }
+        let waiter = outcome.withLock { outcome -> UnsafeContinuation<Result<[StreamBatch], StreamReadError>, Never>? in
+            defer { outcome = .done(result) }
+            if case .pending(let waiter) = outcome { return waiter }
+            return nil
+        }
+        waiter?.resume(returning: result)
     }
 
     private static func entries(_ list: UnsafeMutablePointer<redisReply>) -> [StreamEntry] {

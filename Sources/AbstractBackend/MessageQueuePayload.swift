@@ -92,6 +92,16 @@ extension MessageQueuePayload {
         return JSONWriter.bytes(jsonValue, sortedKeys: sortedKeys)
     }
 
+    /// Appends the payload as compact UTF-8 JSON text to `buffer`, for providers that frame the
+    /// text themselves (a wire protocol, a record format) and want no intermediate copy.
+    ///
+    /// Throws ``MessageQueueError/Code/invalidPayload`` when a number is not finite; `buffer` is
+    /// then unchanged.
+    public func appendJSON(to buffer: inout [UInt8], sortedKeys: Bool = false) throws(MessageQueueError) {
+        try validate()
+        JSONWriter.write(jsonValue, into: &buffer, sortedKeys: sortedKeys)
+    }
+
     /// The payload as compact JSON text.
     public func jsonText(sortedKeys: Bool = false) throws(MessageQueueError) -> String {
         String(decoding: try jsonBytes(sortedKeys: sortedKeys), as: UTF8.self)

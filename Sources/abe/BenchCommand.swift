@@ -105,7 +105,7 @@ struct BenchCommand: AsyncParsableCommand {
             case .publishConcurrent: line = try await redis.publishConcurrent()
             case .publishBatch: line = try await redis.publishBatch()
             case .consume: line = try await redis.consume()
-            case .endToEnd: line = try await redis.endToEnd(producerBatch: 64)
+            case .endToEnd: line = try await redis.endToEnd(producerBatch: 256)
             case .baseline: continue
             }
             print(line.jsonLine)
