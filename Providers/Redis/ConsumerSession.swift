@@ -95,19 +95,25 @@ final class ConsumerSession: @unchecked Sendable {
 
     // MARK: Iteration
 
+    /// The next fetched message, if one is buffered and neither the task is cancelled nor the
+    /// backend closed.
+    func nextBuffered() -> MessageQueueMessage? {
+        while bufferIndex < buffer.count, !Task.isCancelled, !backend.isClosed {
+            let message = buffer[bufferIndex]
+            bufferIndex += 1
+            // Held past the visibility timeout: another member may have claimed it already.
+            if ContinuousClock.now - bufferFetchedAt < visibilityTimeout { return message }
+        }
+        return nil
+    }
+
     func next() async throws -> MessageQueueMessage? {
         while true {
             if Task.isCancelled {
                 await finish()
                 throw CancellationError()
             }
-            if bufferIndex < buffer.count {
-                let message = buffer[bufferIndex]
-                bufferIndex += 1
-                // Held past the visibility timeout: another member may have claimed it already.
-                if ContinuousClock.now - bufferFetchedAt < visibilityTimeout { return message }
-                continue
-            }
+            if let message = nextBuffered() { return message }
             if finished { return nil }
             if backend.isClosed {
                 await finish()

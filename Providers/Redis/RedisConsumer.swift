@@ -26,7 +26,9 @@ public struct RedisConsumer: AsyncSequence, Sendable {
 
         /// The next message, waiting for one when none is ready.
         public mutating func next() async throws -> MessageQueueMessage? {
-            try await session.next()
+            // Most calls are served from the fetched batch, without an async call into the session.
+            if let message = session.nextBuffered() { return message }
+            return try await session.next()
         }
     }
 }

@@ -96,6 +96,10 @@ private struct JSONParser {
         var frames: [Frame] = []
         var values: [JSONValue] = []
         var keys: [String] = []
+        // Room for a typical payload up front: growing from empty reallocates each stack twice.
+        frames.reserveCapacity(4)
+        values.reserveCapacity(8)
+        keys.reserveCapacity(8)
         var afterComma = false
 
         parseValue: while true {
