@@ -74,6 +74,7 @@ final class ConsumerSession: @unchecked Sendable {
         if !finished, let connection {
             releaseUndelivered()
             let readAhead = readAhead
+            let names = streams.filter(\.groupReady).map(\.name)
             Task { [backend, group, consumerName] in
                 for reader in readAhead {
                     if case .success(let batches) = await reader.value() {
@@ -81,6 +82,7 @@ final class ConsumerSession: @unchecked Sendable {
                     }
                 }
                 await backend.closeConsumerConnection(connection)
+                Self.removeConsumerIfIdle(streams: names, backend: backend, group: group, consumer: consumerName)
             }
         }
     }
@@ -442,6 +444,23 @@ final class ConsumerSession: @unchecked Sendable {
         }
         readAhead = []
         if let connection { await backend.closeConsumerConnection(connection) }
+        Self.removeConsumerIfIdle(streams: streams.filter(\.groupReady).map(\.name), backend: backend, group: group, consumer: consumerName)
+    }
+
+    /// `XGROUP DELCONSUMER` in every stream where this consumer has nothing pending. Where it
+    /// still has entries (held when it stopped, or released to be claimed) it stays, since
+    /// deleting a consumer drops its pending entries; members that claim them leave it empty.
+    private static func removeConsumerIfIdle(streams: [String], backend: RedisBackend, group: ConsumerGroup, consumer: String) {
+        guard !streams.isEmpty, !backend.isClosed else { return }
+        Task {
+            for stream in streams {
+                // Runs after the releases queued before it on the same connection.
+                guard let pending = try? await backend.commands.value("XPENDING", stream, group.name, "-", "+", "1", consumer),
+                      pending.elements?.isEmpty == true
+                else { continue }
+                _ = try? await backend.commands.value("XGROUP", "DELCONSUMER", stream, group.name, consumer)
+            }
+        }
     }
 
     /// Releases every buffered message (see ``release(_:backend:group:consumer:)``).

@@ -67,7 +67,7 @@ public final class RedisBackend: MessageQueueBackend {
         self.configuration = configuration
         self.logger = logger
         self.names = RedisNames(prefix: configuration.keyPrefix)
-        self.commands = RedisConnection(configuration: configuration, role: "commands", logger: logger)
+        self.commands = RedisConnection(configuration: configuration, role: "commands", spins: true, logger: logger)
         if case .maxEntries(let cap) = configuration.retention {
             logger.warning("redis streams are capped: the oldest entries are dropped past the cap even if a group has not read them", metadata: ["maxEntries": "\(cap)"])
         }
@@ -168,7 +168,7 @@ public final class RedisBackend: MessageQueueBackend {
                 )
             }
             state.consumerCounter += 1
-            let connection = RedisConnection(configuration: configuration, role: "consumer-\(state.consumerCounter)", logger: logger)
+            let connection = RedisConnection(configuration: configuration, role: "consumer-\(state.consumerCounter)", spins: false, logger: logger)
             state.consumerConnections[ObjectIdentifier(connection)] = connection
             return connection
         }

@@ -101,9 +101,15 @@ final class RedisConnection: @unchecked Sendable {
     /// Requests taken in one batch at most, so one write stays bounded.
     static let maximumBatch = 4096
 
-    init(configuration: RedisConfiguration, role: String, logger: Logger) {
+    /// Whether the thread spins briefly for the next request and for lone replies. Worth it for
+    /// the command connection, where callers await each reply; a consumer's connection gets its
+    /// requests a batch apart, and spinning there would only take the core from the server.
+    private let spins: Bool
+
+    init(configuration: RedisConfiguration, role: String, spins: Bool, logger: Logger) {
         self.configuration = configuration
         self.role = role
+        self.spins = spins
         self.logger = logger
         let thread = Thread { [self] in
             // Named from inside: Linux names only the calling thread (15 characters at most).
@@ -232,7 +238,7 @@ final class RedisConnection: @unchecked Sendable {
                 return nil
             }
             if !batch.isEmpty { return batch }
-            if spinForWork() { continue }
+            if spins, spinForWork() { continue }
             wakeup.lock()
             sleeping.store(true, ordering: .sequentiallyConsistent)
             let idle = queue.withLock { $0.requests.isEmpty && !$0.closed }
@@ -278,7 +284,7 @@ final class RedisConnection: @unchecked Sendable {
             var firstError: String?
             // Only a lone one-command request is latency-bound; with more in flight the thread
             // has replies to decode, and spinning would take the core from the server.
-            let lone = step.replies == 1 && head == inFlight.count - 1 && !hasWork.load(ordering: .relaxed)
+            let lone = spins && step.replies == 1 && head == inFlight.count - 1 && !hasWork.load(ordering: .relaxed)
             for _ in 0..<step.replies {
                 if lone { awaitReadable(context) }
                 var raw: UnsafeMutableRawPointer?

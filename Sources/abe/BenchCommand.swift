@@ -77,6 +77,13 @@ struct BenchCommand: AsyncParsableCommand {
         let memoryWithDefaults = BackendBench(backendName: InMemoryBackend.providerName, messages: messages, extraFields: []) {
             InMemoryBackend()
         }
+        // One untimed round first, so the first timed scenario does not pay for first-touch page
+        // faults and lazy runtime set-up that the others then skip.
+        let warmUp = BackendBench(backendName: InMemoryBackend.providerName, messages: BenchMessages(count: max(64, messages.count / 10)), extraFields: []) {
+            InMemoryBackend()
+        }
+        _ = try await warmUp.endToEnd()
+        _ = await AsyncStreamBaseline.endToEnd(messages: BenchMessages(count: max(64, messages.count / 10)))
         for scenario in scenarios {
             let line: BenchResult
             switch scenario {

@@ -121,6 +121,45 @@ final class RedisStreamTests: RedisTestCase {
         XCTAssertEqual(received.messages.map(\.payload), [["invoice": 7]], "dead-letter keys are not consumed by consume(group:)")
     }
 
+    /// An iterator's consumer (`<host>-<pid>-<n>`) is deleted when it ends with nothing pending,
+    /// and kept while it still has pending entries, which deleting it would drop.
+    func testConsumerIsRemovedOnlyWhenNothingIsPending() async throws {
+        let backend = try makeBackend()
+        let key = try MessageQueueKey("members")
+        for number in 0..<2 { try await backend.publish(["n": .int(Int64(number))], to: key) }
+
+        let (acking, ackingTask) = Received.consuming(backend.consume(keys: [key], group: try ConsumerGroup("tidy")))
+        let tidyArrived = await eventually(within: .seconds(5)) { acking.messages.count == 2 }
+        XCTAssertTrue(tidyArrived)
+        let tidyConsumers = try await consumers(of: "members", group: "tidy")
+        XCTAssertEqual(tidyConsumers.count, 1)
+        XCTAssertTrue(tidyConsumers.first?.name.contains("-\(ProcessInfo.processInfo.processIdentifier)-") ?? false, "\(tidyConsumers)")
+        ackingTask.cancel()
+        let removed = try await eventually(within: .seconds(3)) { try await consumers(of: "members", group: "tidy").isEmpty }
+        XCTAssertTrue(removed, "a consumer with nothing pending is deleted when its iterator ends")
+
+        let holding = Task {
+            var iterator = backend.consume(keys: [key], group: try ConsumerGroup("holding")).makeAsyncIterator()
+            _ = try await iterator.next()
+            try await Task.sleep(for: .seconds(60))
+        }
+        let held = try await eventually(within: .seconds(5)) { try await consumers(of: "members", group: "holding").first?.pending ?? 0 > 0 }
+        XCTAssertTrue(held)
+        holding.cancel()
+        try await Task.sleep(for: .milliseconds(500))
+        let kept = try await consumers(of: "members", group: "holding")
+        XCTAssertEqual(kept.count, 1, "a consumer with pending entries is kept")
+        XCTAssertGreaterThan(kept.first?.pending ?? 0, 0)
+    }
+
+    private func consumers(of stream: String, group: String) async throws -> [(name: String, pending: Int64)] {
+        (try await raw("XINFO", "CONSUMERS", stream, group).elements ?? []).compactMap { row in
+            let fields = row.fields
+            guard let name = fields["name"]?.text, let pending = fields["pending"]?.integer else { return nil }
+            return (name, pending)
+        }
+    }
+
     /// The key registry's name cannot be used as a queue key.
     func testRegistryNameIsReserved() async throws {
         let backend = try makeBackend()

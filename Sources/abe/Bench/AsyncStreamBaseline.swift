@@ -12,13 +12,13 @@ enum AsyncStreamBaseline {
             var received = 0
             for await payload in stream {
                 received += 1
-                if received % BenchMessages.sampleInterval == 0 { latencies.append(messages.age(of: payload)) }
+                if BenchMessages.isSampled(received: received), let age = messages.age(of: payload) { latencies.append(age) }
                 if received == messages.count { break }
             }
             return latencies
         }
         for sequence in 0..<messages.count {
-            continuation.yield(messages.send(sequence))
+            continuation.yield(messages.sendSampled(sequence))
         }
         continuation.finish()
         var latencies = await consumer.value

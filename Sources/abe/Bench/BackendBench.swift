@@ -27,7 +27,7 @@ struct BackendBench<Backend: MessageQueueBackend> {
         for sequence in 0..<messages.count {
             let payload = messages.send(sequence)
             try await backend.publish(payload, to: key)
-            latencies[sequence] = messages.age(of: payload)
+            latencies[sequence] = messages.age(of: payload) ?? 0
         }
         let seconds = (ContinuousClock.now - start).seconds
         await backend.close()
@@ -48,7 +48,7 @@ struct BackendBench<Backend: MessageQueueBackend> {
                     for sequence in stride(from: task, to: messages.count, by: tasks) {
                         let payload = messages.send(sequence)
                         try await backend.publish(payload, to: key)
-                        latencies.append(messages.age(of: payload))
+                        latencies.append(messages.age(of: payload) ?? 0)
                     }
                     return latencies
                 }
@@ -74,7 +74,7 @@ struct BackendBench<Backend: MessageQueueBackend> {
             let range = next..<min(next + batchSize, messages.count)
             let batch = range.map { (key: key, payload: messages.send($0)) }
             try await backend.publish(batch)
-            latencies.append(messages.age(of: batch[0].payload))
+            latencies.append(messages.age(of: batch[0].payload) ?? 0)
             next = range.upperBound
         }
         let seconds = (ContinuousClock.now - start).seconds
@@ -122,20 +122,20 @@ struct BackendBench<Backend: MessageQueueBackend> {
             for try await message in backend.consume(keys: [key], group: nil) {
                 try await message.ack()
                 received += 1
-                if received % BenchMessages.sampleInterval == 0 { latencies.append(messages.age(of: message.payload)) }
+                if BenchMessages.isSampled(received: received), let age = messages.age(of: message.payload) { latencies.append(age) }
                 if received == messages.count { break }
             }
             return latencies
         }
         if producerBatch == 1 {
             for sequence in 0..<messages.count {
-                try await backend.publish(messages.send(sequence), to: key)
+                try await backend.publish(messages.sendSampled(sequence), to: key)
             }
         } else {
             var next = 0
             while next < messages.count {
                 let range = next..<min(next + producerBatch, messages.count)
-                try await backend.publish(range.map { (key: key, payload: messages.send($0)) })
+                try await backend.publish(range.map { (key: key, payload: messages.sendSampled($0)) })
                 next = range.upperBound
             }
         }

@@ -12,8 +12,9 @@ import Darwin
 /// much as the in-memory queue itself, and it is the application's cost, not the provider's. Each
 /// payload is about 100 bytes of JSON: `{"seq":N,"body":"xxx…"}`. Publish times go to a side table
 /// indexed by `seq`, written just before the publish call, so the consumer can compute
-/// publish→ack latency; consumers sample every `sampleInterval`-th message, since reading the
-/// clock and the payload for every one would cost the consumer more than the queue does.
+/// publish→ack latency; in end-to-end runs producers time and consumers sample only every
+/// `sampleInterval`-th message, since reading the clock and the payload for every one would cost
+/// more than the queue does.
 ///
 /// `@unchecked Sendable`: slot `seq` of the side table is written once, by the publishing task,
 /// before the message is published, and read only by a task that received the message, so the
@@ -47,9 +48,25 @@ final class BenchMessages: @unchecked Sendable {
         return payloads[sequence]
     }
 
-    /// Nanoseconds since `payload` was sent.
-    func age(of payload: MessageQueuePayload) -> Int64 {
-        guard case .int(let sequence)? = payload["seq"], sequence >= 0, sequence < sentAt.count else { return 0 }
+    /// Like ``send(_:)``, but reads the clock only for the messages consumers sample (every
+    /// `sampleInterval`-th, counted from 0): the producer of an end-to-end run would otherwise
+    /// spend more on the clock than consumers do.
+    func sendSampled(_ sequence: Int) -> MessageQueuePayload {
+        if sequence % Self.sampleInterval == 0 { sentAt[sequence] = Self.now() }
+        return payloads[sequence]
+    }
+
+    /// Whether a consumer samples the `received`-th message it gets (counted from 1). With one
+    /// producer and FIFO delivery that is the message ``sendSampled(_:)`` timed.
+    static func isSampled(received: Int) -> Bool {
+        (received - 1) % sampleInterval == 0
+    }
+
+    /// Nanoseconds since `payload` was sent, or `nil` when its send time was not recorded.
+    func age(of payload: MessageQueuePayload) -> Int64? {
+        guard case .int(let sequence)? = payload["seq"], sequence >= 0, sequence < sentAt.count,
+              sentAt[Int(sequence)] != 0
+        else { return nil }
         return Self.now() - sentAt[Int(sequence)]
     }
 

@@ -54,7 +54,7 @@ class RedisTestCase: XCTestCase {
         if let rawConnection {
             connection = rawConnection
         } else {
-            connection = RedisConnection(configuration: try configuration(), role: "test", logger: Logger(label: "test"))
+            connection = RedisConnection(configuration: try configuration(), role: "test", spins: false, logger: Logger(label: "test"))
             rawConnection = connection
         }
         var command = RESPCommand()
