@@ -105,12 +105,12 @@ struct BackendBench<Backend: MessageQueueBackend> {
         return result("consume", seconds: seconds, latencies: &none)
     }
 
-    /// One producer task and one consumer task at once; latency is publish→ack.
+    /// Producers and one consumer at once; latency is publish→ack.
     ///
-    /// With `producerBatch` 1 the producer awaits each `publish`; with more it publishes batches
-    /// of that size (a network provider's producer cannot keep up otherwise: each awaited call
-    /// is a round trip).
-    func endToEnd(producerBatch: Int = 1) async throws -> BenchResult {
+    /// With one producer and `producerBatch` 1 the producer awaits each `publish` — the in-memory
+    /// scenario. A network provider's producer cannot keep up that way (each awaited call is a
+    /// round trip), so its run uses `producers` tasks publishing batches of `producerBatch`.
+    func endToEnd(producers: Int = 1, producerBatch: Int = 1) async throws -> BenchResult {
         let backend = try await makeBackend()
         let key = try key
         let messages = messages
@@ -122,27 +122,38 @@ struct BackendBench<Backend: MessageQueueBackend> {
             for try await message in backend.consume(keys: [key], group: nil) {
                 try await message.ack()
                 received += 1
-                if BenchMessages.isSampled(received: received), let age = messages.age(of: message.payload) { latencies.append(age) }
+                // One producer delivers in order, so the received count says which messages were
+                // timed; with several, each message's own sequence number does.
+                if producers > 1 || BenchMessages.isSampled(received: received), let age = messages.age(of: message.payload) {
+                    latencies.append(age)
+                }
                 if received == messages.count { break }
             }
             return latencies
         }
-        if producerBatch == 1 {
-            for sequence in 0..<messages.count {
-                try await backend.publish(messages.sendSampled(sequence), to: key)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for producer in 0..<producers {
+                group.addTask {
+                    // Producer p publishes the p-th block of `producerBatch` messages of every round.
+                    var first = producer * producerBatch
+                    while first < messages.count {
+                        let range = first..<min(first + producerBatch, messages.count)
+                        if range.count == 1 {
+                            try await backend.publish(messages.sendSampled(range.lowerBound), to: key)
+                        } else {
+                            try await backend.publish(range.map { (key: key, payload: messages.sendSampled($0)) })
+                        }
+                        first += producers * producerBatch
+                    }
+                }
             }
-        } else {
-            var next = 0
-            while next < messages.count {
-                let range = next..<min(next + producerBatch, messages.count)
-                try await backend.publish(range.map { (key: key, payload: messages.sendSampled($0)) })
-                next = range.upperBound
-            }
+            try await group.waitForAll()
         }
         var latencies = try await consumer.value
         let seconds = (ContinuousClock.now - start).seconds
         await backend.close()
         var line = result("end-to-end", seconds: seconds, latencies: &latencies)
+        if producers > 1 { line.extra.append(("producers", "\(producers)")) }
         if producerBatch > 1 { line.extra.append(("producer_batch", "\(producerBatch)")) }
         return line
     }
