@@ -17,7 +17,8 @@ struct BenchCommand: AsyncParsableCommand {
             Payloads (about 100 bytes of JSON) are built before timing starts; consumers sample \
             latency on every 16th message. The redis backend runs against REDIS_URL, each scenario \
             under a fresh key prefix (abe-bench/<random>/), with --redis-messages messages; its \
-            end-to-end run has 4 producer tasks publishing batches of 64 (producers and producer_batch in the line).
+            end-to-end run has 4 producer tasks publishing batches of 64 that pause while 4096 messages \
+            are unreceived (producers, producer_batch and window in the line).
             Build in release mode for meaningful numbers: Scripts/bench does.
             """
     )
@@ -112,7 +113,7 @@ struct BenchCommand: AsyncParsableCommand {
             case .publishConcurrent: line = try await redis.publishConcurrent()
             case .publishBatch: line = try await redis.publishBatch()
             case .consume: line = try await redis.consume()
-            case .endToEnd: line = try await redis.endToEnd(producers: 4, producerBatch: 64)
+            case .endToEnd: line = try await redis.endToEnd(producers: 4, producerBatch: 64, window: 4096)
             case .baseline: continue
             }
             print(line.jsonLine)

@@ -1,4 +1,5 @@
 import AbstractBackend
+import Synchronization
 
 /// The scenarios of `abe bench`, run against one provider through the public API only.
 ///
@@ -109,11 +110,15 @@ struct BackendBench<Backend: MessageQueueBackend> {
     ///
     /// With one producer and `producerBatch` 1 the producer awaits each `publish` — the in-memory
     /// scenario. A network provider's producer cannot keep up that way (each awaited call is a
-    /// round trip), so its run uses `producers` tasks publishing batches of `producerBatch`.
-    func endToEnd(producers: Int = 1, producerBatch: Int = 1) async throws -> BenchResult {
+    /// round trip), so its run uses `producers` tasks publishing batches of `producerBatch`, and
+    /// producers pause while more than `window` messages are published and not yet received, so
+    /// that the run measures sustained throughput at a bounded backlog (a provider without
+    /// backpressure would otherwise measure a publish burst followed by a drain).
+    func endToEnd(producers: Int = 1, producerBatch: Int = 1, window: Int? = nil) async throws -> BenchResult {
         let backend = try await makeBackend()
         let key = try key
         let messages = messages
+        let progress = BenchProgress()
         let start = ContinuousClock.now
         let consumer = Task {
             var latencies = [Int64]()
@@ -122,6 +127,7 @@ struct BackendBench<Backend: MessageQueueBackend> {
             for try await message in backend.consume(keys: [key], group: nil) {
                 try await message.ack()
                 received += 1
+                if window != nil { progress.received.store(received, ordering: .relaxed) }
                 // One producer delivers in order, so the received count says which messages were
                 // timed; with several, each message's own sequence number does.
                 if producers > 1 || BenchMessages.isSampled(received: received), let age = messages.age(of: message.payload) {
@@ -137,6 +143,11 @@ struct BackendBench<Backend: MessageQueueBackend> {
                     // Producer p publishes the p-th block of `producerBatch` messages of every round.
                     var first = producer * producerBatch
                     while first < messages.count {
+                        if let window {
+                            while first - progress.received.load(ordering: .relaxed) > window {
+                                try await Task.sleep(for: .microseconds(100))
+                            }
+                        }
                         let range = first..<min(first + producerBatch, messages.count)
                         if range.count == 1 {
                             try await backend.publish(messages.sendSampled(range.lowerBound), to: key)
@@ -155,8 +166,14 @@ struct BackendBench<Backend: MessageQueueBackend> {
         var line = result("end-to-end", seconds: seconds, latencies: &latencies)
         if producers > 1 { line.extra.append(("producers", "\(producers)")) }
         if producerBatch > 1 { line.extra.append(("producer_batch", "\(producerBatch)")) }
+        if let window { line.extra.append(("window", "\(window)")) }
         return line
     }
+}
+
+/// How far the consumer of an end-to-end run has got, for producers that pace themselves.
+private final class BenchProgress: Sendable {
+    let received = Atomic<Int>(0)
 }
 
 extension Duration {
