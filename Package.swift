@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "AbstractBackend", targets: ["AbstractBackend"]),
         .library(name: "AbstractBackendInMemory", targets: ["AbstractBackendInMemory"]),
         .library(name: "AbstractBackendRedis", targets: ["AbstractBackendRedis"]),
+        .library(name: "AbstractBackendFileSpool", targets: ["AbstractBackendFileSpool"]),
         .library(name: "AbstractBackendContractTests", targets: ["AbstractBackendContractTests"]),
         .executable(name: "abe", targets: ["abe"]),
     ],
@@ -45,6 +46,14 @@ let package = Package(
             path: "Providers/Redis"
         ),
         .target(
+            name: "AbstractBackendFileSpool",
+            dependencies: [
+                "AbstractBackend",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Providers/FileSpool"
+        ),
+        .target(
             name: "AbstractBackendContractTests",
             dependencies: ["AbstractBackend"],
             path: "ContractTests"
@@ -76,6 +85,10 @@ let package = Package(
         .testTarget(
             name: "InMemoryContractTests",
             dependencies: ["AbstractBackendContractTests", "AbstractBackend", "AbstractBackendInMemory"]
+        ),
+        .testTarget(
+            name: "AbstractBackendFileSpoolTests",
+            dependencies: ["AbstractBackend", "AbstractBackendFileSpool", "TestSupport"]
         ),
         .testTarget(
             name: "AbstractBackendRedisContractTests",
