@@ -186,16 +186,10 @@ final class SegmentLog {
         return names.filter { firstSequence(ofSegment: $0) != nil }.sorted()
     }
 
-    /// Creates a segment durably: header written and synced, then the directory synced, so a
-    /// segment that exists after a crash always has its header.
+    /// Creates a segment crash-safely (see ``SpoolFile/replace(directory:name:bytes:)``), so a
+    /// segment that exists always has its whole header.
     private static func createSegment(directory: String, name: String, firstSequence: UInt64) throws(MessageQueueError) -> SpoolFile {
-        let temporary = directory + "/." + name + ".new"
-        let file = try SpoolFile(path: temporary, create: true)
-        try file.truncate(to: 0)
-        try file.write(SegmentFormat.header(firstSequence: firstSequence), at: 0)
-        try file.syncData()
-        guard rename(temporary, directory + "/" + name) == 0 else { throw SpoolFile.failure("rename", temporary) }
-        try SpoolFile.syncDirectory(directory)
+        try SpoolFile.replace(directory: directory, name: name, bytes: SegmentFormat.header(firstSequence: firstSequence))
         return try SpoolFile(path: directory + "/" + name, create: false)
     }
 

@@ -100,6 +100,19 @@ final class SpoolFile {
         guard fsync(descriptor) == 0 else { throw failure("fsync directory", path) }
     }
 
+    /// Replaces (or creates) `directory/name` with `bytes` crash-safely: written to a temporary
+    /// `.name.new`, synced, renamed over the name, and the directory synced. After a crash the
+    /// name holds either the old or the new content, never a part.
+    static func replace(directory: String, name: String, bytes: [UInt8]) throws(MessageQueueError) {
+        let temporary = directory + "/." + name + ".new"
+        let file = try SpoolFile(path: temporary, create: true)
+        try file.truncate(to: 0)
+        try file.write(bytes, at: 0)
+        try file.syncData()
+        guard rename(temporary, directory + "/" + name) == 0 else { throw failure("rename", temporary) }
+        try syncDirectory(directory)
+    }
+
     /// Creates a directory with mode 0700 unless it exists.
     static func makeDirectory(_ path: String) throws(MessageQueueError) {
         if mkdir(path, 0o700) != 0 && errno != EEXIST { throw failure("create directory", path) }
