@@ -91,6 +91,10 @@ let package = Package(
             dependencies: ["AbstractBackend", "AbstractBackendFileSpool", "TestSupport"]
         ),
         .testTarget(
+            name: "FileSpoolContractTests",
+            dependencies: ["AbstractBackendContractTests", "AbstractBackend", "AbstractBackendFileSpool"]
+        ),
+        .testTarget(
             name: "AbstractBackendRedisContractTests",
             dependencies: ["AbstractBackendContractTests", "AbstractBackend", "AbstractBackendRedis"]
         ),

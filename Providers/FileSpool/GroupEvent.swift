@@ -12,11 +12,15 @@ enum GroupEvent: Equatable {
     /// Message `sequence` was handed back: it may be delivered again from `due` on. `reason` is
     /// the application's, kept for the dead letter.
     case released(sequence: UInt64, due: Int64, reason: String?)
+    /// Message `sequence` was fetched but never reached the application (its consumer stopped):
+    /// it is due again at once, and that delivery does not count.
+    case returned(sequence: UInt64)
 
     private enum Kind: UInt8 {
         case delivered = 1
         case acknowledged = 2
         case released = 3
+        case returned = 4
     }
 
     /// The event's bytes: a kind byte and its fields.
@@ -37,6 +41,9 @@ enum GroupEvent: Equatable {
             SegmentFormat.appendLittleEndian(sequence, to: &bytes)
             SegmentFormat.appendLittleEndian(due, to: &bytes)
             bytes.append(contentsOf: (reason ?? "").utf8)
+        case let .returned(sequence):
+            bytes.append(Kind.returned.rawValue)
+            SegmentFormat.appendLittleEndian(sequence, to: &bytes)
         }
         return bytes
     }
@@ -58,6 +65,9 @@ enum GroupEvent: Equatable {
             guard bytes.count >= 17 else { return nil }
             let text = String(decoding: bytes[17...], as: UTF8.self)
             self = .released(sequence: field(UInt64.self, at: 1), due: field(Int64.self, at: 9), reason: text.isEmpty ? nil : text)
+        case .returned:
+            guard bytes.count == 9 else { return nil }
+            self = .returned(sequence: field(UInt64.self, at: 1))
         }
     }
 }

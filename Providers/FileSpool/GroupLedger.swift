@@ -61,6 +61,9 @@ struct GroupLedger: Equatable {
             // A release of a message already acknowledged or taken over changes nothing.
             guard let holding = pending.removeValue(forKey: sequence) else { return }
             released[sequence] = Release(deliveryCount: holding.deliveryCount, due: due, reason: reason)
+        case let .returned(sequence):
+            guard let holding = pending.removeValue(forKey: sequence) else { return }
+            released[sequence] = Release(deliveryCount: holding.deliveryCount - 1, due: 0, reason: nil)
         }
     }
 

@@ -196,7 +196,7 @@ final class SegmentLog {
     /// Removes segments a crash left half-created (still under their temporary name).
     private static func removeUnfinishedSegments(in directory: String) throws(MessageQueueError) {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        for name in names where name.hasPrefix(".") && name.hasSuffix(segmentSuffix + ".new") {
+        for name in names where name.hasPrefix(".") && name.contains(segmentSuffix + ".") && name.hasSuffix(".new") {
             guard unlink(directory + "/" + name) == 0 else { throw SpoolFile.failure("remove", directory + "/" + name) }
         }
     }

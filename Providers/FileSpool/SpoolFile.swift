@@ -1,5 +1,6 @@
 import AbstractBackend
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -12,6 +13,8 @@ import Darwin
 ///
 /// Blocking calls; the spool makes them only on threads it owns, never on Swift's cooperative pool.
 final class SpoolFile {
+    private static let temporaryCounter = Atomic<Int>(0)
+
     let path: String
     let descriptor: Int32
 
@@ -101,10 +104,11 @@ final class SpoolFile {
     }
 
     /// Replaces (or creates) `directory/name` with `bytes` crash-safely: written to a temporary
-    /// `.name.new`, synced, renamed over the name, and the directory synced. After a crash the
-    /// name holds either the old or the new content, never a part.
+    /// `.name.<pid>-<n>.new` (unique, since threads and processes may replace the same name at
+    /// once), synced, renamed over the name, and the directory synced. After a crash the name
+    /// holds either the old or the new content, never a part.
     static func replace(directory: String, name: String, bytes: [UInt8]) throws(MessageQueueError) {
-        let temporary = directory + "/." + name + ".new"
+        let temporary = directory + "/." + name + ".\(getpid())-\(temporaryCounter.add(1, ordering: .relaxed).newValue).new"
         let file = try SpoolFile(path: temporary, create: true)
         try file.truncate(to: 0)
         try file.write(bytes, at: 0)

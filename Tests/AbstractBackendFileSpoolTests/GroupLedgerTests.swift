@@ -43,6 +43,15 @@ final class GroupLedgerTests: XCTestCase {
         XCTAssertEqual(ledger.pending[3], GroupLedger.Holding(deliveryCount: 2, deadline: 200, owner: 2))
     }
 
+    func testReturnedMessagesAreDueAtOnceWithoutCountingADelivery() {
+        var ledger = GroupLedger(cursor: 1)
+        ledger.apply(.delivered(sequence: 1, deliveryCount: 1, deadline: 100, owner: 1))
+        ledger.apply(.delivered(sequence: 2, deliveryCount: 3, deadline: 100, owner: 1))
+        ledger.apply(.returned(sequence: 1))
+        ledger.apply(.returned(sequence: 2))
+        XCTAssertEqual(ledger.due(now: 0, lastSequence: 2, limit: 10).map(\.deliveryCount), [1, 3])
+    }
+
     func testReleasingAnAcknowledgedMessageChangesNothing() {
         var ledger = GroupLedger(cursor: 1)
         ledger.apply(.delivered(sequence: 1, deliveryCount: 1, deadline: 100, owner: 1))
@@ -58,6 +67,7 @@ final class GroupLedgerTests: XCTestCase {
             .acknowledged(sequence: 42),
             .released(sequence: 9, due: 1_700_000_000_000, reason: "timeout talking to 🦊"),
             .released(sequence: 10, due: 0, reason: nil),
+            .returned(sequence: 11),
         ]
         for event in events {
             XCTAssertEqual(event.encoded.withUnsafeBytes { GroupEvent($0) }, event)

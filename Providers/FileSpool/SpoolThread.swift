@@ -1,0 +1,76 @@
+import Foundation
+import Synchronization
+
+/// A thread the spool owns, running blocking work (file I/O, `flock` waits, `fdatasync`) one job
+/// at a time, so that Swift's cooperative pool never blocks on the disk or on another process.
+final class SpoolThread: Sendable {
+    private struct State {
+        var jobs: [@Sendable () -> Void] = []
+        var stopped = false
+    }
+
+    private let state = Mutex(State())
+    private let wakeup = NSCondition()
+
+    init(name: String) {
+        let thread = Thread { [self] in loop() }
+        thread.name = name
+        thread.start()
+    }
+
+    /// Runs `body` on the thread and returns its result.
+    func run<Result: Sendable, Failure: Error>(_ body: @escaping @Sendable () throws(Failure) -> Result) async throws(Failure) -> Result {
+        let outcome = await withUnsafeContinuation { (continuation: UnsafeContinuation<Swift.Result<Result, Failure>, Never>) in
+            submit {
+                do throws(Failure) {
+                    continuation.resume(returning: .success(try body()))
+                } catch {
+                    continuation.resume(returning: .failure(error))
+                }
+            }
+        }
+        return try outcome.get()
+    }
+
+    /// Queues `job`; after ``stop()`` it runs at once on the caller's thread instead, so a late
+    /// caller is never left waiting.
+    func submit(_ job: @escaping @Sendable () -> Void) {
+        let accepted = state.withLock { state -> Bool in
+            guard !state.stopped else { return false }
+            state.jobs.append(job)
+            return true
+        }
+        guard accepted else {
+            job()
+            return
+        }
+        signal()
+    }
+
+    /// Ends the thread once the jobs queued so far have run.
+    func stop() {
+        state.withLock { $0.stopped = true }
+        signal()
+    }
+
+    private func signal() {
+        wakeup.lock()
+        wakeup.signal()
+        wakeup.unlock()
+    }
+
+    private func loop() {
+        while true {
+            let (jobs, stopped) = state.withLock { state in
+                defer { state.jobs.removeAll() }
+                return (state.jobs, state.stopped)
+            }
+            for job in jobs { job() }
+            if stopped && jobs.isEmpty { return }
+            if !jobs.isEmpty { continue }
+            wakeup.lock()
+            if state.withLock({ $0.jobs.isEmpty && !$0.stopped }) { wakeup.wait() }
+            wakeup.unlock()
+        }
+    }
+}

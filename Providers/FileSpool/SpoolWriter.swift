@@ -1,0 +1,176 @@
+import AbstractBackend
+import Foundation
+import Logging
+import Synchronization
+
+/// Appends published messages on a thread of its own, with group commit: everything queued while
+/// the previous write and sync ran goes out in one write per key and one `fdatasync` per file,
+/// and only then are its publishers resumed (under ``FileSpoolConfiguration/FsyncPolicy/always``).
+///
+/// A failed `fdatasync` is fatal for this writer: the kernel may have dropped the dirty pages, so
+/// retrying could report data durable that is not. Every later publish fails with the original
+/// error until the backend is reopened.
+final class SpoolWriter: Sendable {
+    private struct Request {
+        var key: MessageQueueKey
+        var entries: [SegmentLog.Entry]
+        var continuation: UnsafeContinuation<MessageQueueError?, Never>
+    }
+
+    private struct Queue {
+        var requests: [Request] = []
+        var closed = false
+    }
+
+    private let configuration: FileSpoolConfiguration
+    private let directories: KeyDirectories
+    private let logger: Logger
+    private let queue = Mutex(Queue())
+    private let wakeup = NSCondition()
+    private let finished = Atomic<Bool>(false)
+    // The writer thread's own state.
+    private nonisolated(unsafe) var logs: [MessageQueueKey: SegmentLog] = [:]
+    private nonisolated(unsafe) var unsynced: Set<MessageQueueKey> = []
+    private nonisolated(unsafe) var lastSync = ContinuousClock.now
+    private nonisolated(unsafe) var fatal: MessageQueueError?
+
+    init(configuration: FileSpoolConfiguration, directories: KeyDirectories, logger: Logger) {
+        self.configuration = configuration
+        self.directories = directories
+        self.logger = logger
+        let thread = Thread { [self] in run() }
+        thread.name = "abe-spool-writer"
+        thread.start()
+    }
+
+    /// Appends `entries` to `key`'s log; returns once they are written and, under `always`, synced.
+    func append(_ entries: [SegmentLog.Entry], to key: MessageQueueKey) async throws(MessageQueueError) {
+        let failure = await withUnsafeContinuation { (continuation: UnsafeContinuation<MessageQueueError?, Never>) in
+            let accepted = queue.withLock { queue -> Bool in
+                guard !queue.closed else { return false }
+                queue.requests.append(Request(key: key, entries: entries, continuation: continuation))
+                return true
+            }
+            if accepted {
+                wake()
+            } else {
+                continuation.resume(returning: .closed(FileSpoolBackend.providerName))
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    /// Writes and syncs what is queued, then ends the thread; later appends fail with `closed`.
+    func close() async {
+        queue.withLock { $0.closed = true }
+        wake()
+        while !finished.load(ordering: .acquiring) {
+            try? await Task.sleep(for: .milliseconds(1))
+        }
+    }
+
+    private func wake() {
+        wakeup.lock()
+        wakeup.signal()
+        wakeup.unlock()
+    }
+
+    // MARK: The writer thread
+
+    private func run() {
+        while let batch = takeBatch() {
+            if !batch.isEmpty { write(batch) }
+            syncIfDue(force: false)
+        }
+        syncIfDue(force: true)
+        logs = [:]
+        finished.store(true, ordering: .releasing)
+    }
+
+    /// Waits for requests (under `interval`, at most until the next sync is due); `nil` once
+    /// closed and drained.
+    private func takeBatch() -> [Request]? {
+        while true {
+            let (batch, closed) = queue.withLock { queue in
+                defer { queue.requests.removeAll(keepingCapacity: true) }
+                return (queue.requests, queue.closed)
+            }
+            if !batch.isEmpty { return batch }
+            if closed { return nil }
+            wakeup.lock()
+            if queue.withLock({ $0.requests.isEmpty && !$0.closed }) {
+                if configuration.fsync == .interval, !unsynced.isEmpty {
+                    let wait = configuration.fsyncInterval - (ContinuousClock.now - lastSync)
+                    if wait > .zero {
+                        _ = wakeup.wait(until: Date(timeIntervalSinceNow: Double(wait.components.attoseconds) / 1e18 + Double(wait.components.seconds)))
+                    }
+                    wakeup.unlock()
+                    return []
+                }
+                wakeup.wait()
+            }
+            wakeup.unlock()
+        }
+    }
+
+    private func write(_ batch: [Request]) {
+        if let fatal {
+            for request in batch { request.continuation.resume(returning: fatal) }
+            return
+        }
+        // One append per key, in arrival order within each key.
+        var order: [MessageQueueKey] = []
+        var byKey: [MessageQueueKey: [Int]] = [:]
+        for (index, request) in batch.enumerated() {
+            if byKey[request.key] == nil { order.append(request.key) }
+            byKey[request.key, default: []].append(index)
+        }
+        var failures: [Int: MessageQueueError] = [:]
+        for key in order {
+            let indices = byKey[key]!
+            do throws(MessageQueueError) {
+                let log = try self.log(for: key)
+                _ = try log.append(indices.flatMap { batch[$0].entries })
+                unsynced.insert(key)
+            } catch {
+                for index in indices { failures[index] = error }
+            }
+        }
+        if configuration.fsync == .always { syncIfDue(force: true) }
+        for (index, request) in batch.enumerated() {
+            request.continuation.resume(returning: fatal ?? failures[index])
+        }
+    }
+
+    private func log(for key: MessageQueueKey) throws(MessageQueueError) -> SegmentLog {
+        if let log = logs[key] { return log }
+        let log = try SegmentLog(directory: try directories.directory(for: key), segmentLimit: configuration.segmentSize, logger: logger)
+        logs[key] = log
+        return log
+    }
+
+    /// Syncs every log written since the last sync: always when `force`, otherwise when the
+    /// `interval` policy says it is time. `never` syncs only on close.
+    private func syncIfDue(force: Bool) {
+        guard !unsynced.isEmpty, fatal == nil else { return }
+        switch configuration.fsync {
+        case .never where !force, .always where !force:
+            return
+        case .interval where !force && ContinuousClock.now - lastSync < configuration.fsyncInterval:
+            return
+        default:
+            break
+        }
+        for key in unsynced {
+            do throws(MessageQueueError) {
+                try logs[key]?.sync()
+            } catch {
+                fatal = MessageQueueError(.unavailable, "fdatasync failed for key \(key) (\(error.message)); the spool handle stops accepting messages because written data may not be on disk; restart the process to reopen the spool")
+                logger.critical("spool fdatasync failed; refusing further publishes", metadata: ["key": "\(key)", "error": "\(error.message)"])
+                return
+            }
+        }
+        unsynced.removeAll()
+        lastSync = ContinuousClock.now
+    }
+}
