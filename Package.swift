@@ -64,10 +64,16 @@ let package = Package(
                 "AbstractBackend",
                 "AbstractBackendInMemory",
                 "AbstractBackendRedis",
+                "AbstractBackendFileSpool",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/abe"
+        ),
+        .executableTarget(
+            name: "abe-spool-worker",
+            dependencies: ["AbstractBackend", "AbstractBackendFileSpool"],
+            path: "Tests/SpoolWorker"
         ),
         .target(
             name: "TestSupport",
@@ -88,7 +94,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AbstractBackendFileSpoolTests",
-            dependencies: ["AbstractBackend", "AbstractBackendFileSpool", "TestSupport"]
+            dependencies: ["AbstractBackend", "AbstractBackendFileSpool", "TestSupport", "abe-spool-worker"]
         ),
         .testTarget(
             name: "FileSpoolContractTests",

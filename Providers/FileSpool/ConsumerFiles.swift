@@ -29,6 +29,7 @@ final class ConsumerFiles: @unchecked Sendable {
     let directories: KeyDirectories
     let group: ConsumerGroup
     let owner: UInt64
+    private let counters: SpoolCounters
     private let logger: Logger
     private var readers: [MessageQueueKey: SegmentReader] = [:]
     private var journals: [MessageQueueKey: GroupJournal] = [:]
@@ -37,11 +38,12 @@ final class ConsumerFiles: @unchecked Sendable {
 
     static let retentionInterval = Duration.seconds(1)
 
-    init(configuration: FileSpoolConfiguration, directories: KeyDirectories, group: ConsumerGroup, owner: UInt64, logger: Logger) {
+    init(configuration: FileSpoolConfiguration, directories: KeyDirectories, group: ConsumerGroup, owner: UInt64, counters: SpoolCounters, logger: Logger) {
         self.configuration = configuration
         self.directories = directories
         self.group = group
         self.owner = owner
+        self.counters = counters
         self.logger = logger
     }
 
@@ -51,7 +53,7 @@ final class ConsumerFiles: @unchecked Sendable {
 
     private func reader(for key: MessageQueueKey) throws(MessageQueueError) -> SegmentReader {
         if let reader = readers[key] { return reader }
-        let reader = SegmentReader(directory: try directories.directory(for: key), logger: logger)
+        let reader = SegmentReader(directory: try directories.directory(for: key), counters: counters, logger: logger)
         readers[key] = reader
         return reader
     }

@@ -37,6 +37,7 @@ public final class FileSpoolBackend: MessageQueueBackend {
     public let configuration: FileSpoolConfiguration
     let logger: Logger
     let directories: KeyDirectories
+    let counters = SpoolCounters()
     private let writer: SpoolWriter
     private let closed = Atomic<Bool>(false)
     /// Bumped whenever this process appends, so its idle consumers look again at once.
@@ -54,7 +55,7 @@ public final class FileSpoolBackend: MessageQueueBackend {
         self.logger = logger
         let directories = KeyDirectories(keysDirectory: root.keysDirectory)
         self.directories = directories
-        writer = SpoolWriter(configuration: configuration, directories: directories, logger: logger)
+        writer = SpoolWriter(configuration: configuration, directories: directories, counters: counters, logger: logger)
     }
 
     /// Creates a backend from `ABE_SPOOL_DIR`, `ABE_SPOOL_*` and `ABE_DEFAULT_GROUP`.
@@ -100,6 +101,9 @@ public final class FileSpoolBackend: MessageQueueBackend {
         closed.store(true, ordering: .releasing)
         await writer.close()
     }
+
+    /// Damage this backend has found on disk since it was opened.
+    public var statistics: FileSpoolStatistics { counters.snapshot }
 
     var isClosed: Bool { closed.load(ordering: .acquiring) }
 }

@@ -35,6 +35,7 @@ final class SegmentLog {
     /// A segment reaching this size is closed and the next append starts a new one.
     let segmentLimit: Int
     private let logger: Logger
+    private let counters: SpoolCounters
     private let lockFile: SpoolFile
     private var current: SpoolFile
     private var currentName: String
@@ -47,9 +48,10 @@ final class SegmentLog {
     static let segmentSuffix = ".seg"
 
     /// Opens (creating when needed) the log in `directory`, which must exist.
-    init(directory: String, segmentLimit: Int = 64 << 20, logger: Logger) throws(MessageQueueError) {
+    init(directory: String, segmentLimit: Int = 64 << 20, counters: SpoolCounters = SpoolCounters(), logger: Logger) throws(MessageQueueError) {
         self.directory = directory
         self.segmentLimit = segmentLimit
+        self.counters = counters
         self.logger = logger
         let lockFile = try SpoolFile(path: directory + "/" + Self.lockFileName, create: true)
         try lockFile.lock(exclusive: true)
@@ -61,6 +63,7 @@ final class SegmentLog {
         end = opened.end
         lastSequence = opened.lastSequence
         recovery = opened.recovery
+        counters.truncatedBytes.add(opened.recovery.truncatedBytes, ordering: .relaxed)
     }
 
     /// Opens the newest segment (creating the first one in an empty log), truncating a torn
@@ -138,6 +141,7 @@ final class SegmentLog {
             let intactEnd = end + scan.intactEnd
             if intactEnd < size {
                 try current.truncate(to: intactEnd)
+                counters.truncatedBytes.add(size - intactEnd, ordering: .relaxed)
                 logger.warning("spool segment had a torn tail left by another writer; truncated it", metadata: ["segment": "\(directory)/\(currentName)", "bytes": "\(size - intactEnd)"])
             }
             end = intactEnd

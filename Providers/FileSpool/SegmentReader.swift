@@ -30,12 +30,12 @@ final class SegmentReader {
 
     let directory: String
     private let logger: Logger
+    private let counters: SpoolCounters
     private var segments: [Segment] = []
-    /// Damaged records found so far, for statistics.
-    private(set) var damagedRecords = 0
 
-    init(directory: String, logger: Logger) {
+    init(directory: String, counters: SpoolCounters, logger: Logger) {
         self.directory = directory
+        self.counters = counters
         self.logger = logger
     }
 
@@ -70,7 +70,7 @@ final class SegmentReader {
         bytes.withUnsafeBytes { raw in
             let scan = SegmentScan(raw, from: 0, lastSequence: segment.lastSequence)
             for range in scan.damaged {
-                damagedRecords += 1
+                counters.damagedRecords.add(1, ordering: .relaxed)
                 logger.error("spool segment has a damaged record; skipping it", metadata: ["segment": "\(directory)/\(segment.name)", "bytes": "\((range.lowerBound + base)..<(range.upperBound + base))"])
             }
             for record in scan.records {
@@ -99,7 +99,7 @@ final class SegmentReader {
             let bytes = try segment.file.read(at: offset, count: SegmentFormat.recordHeaderLength + length)
             // Checked again: the page cache or the disk may have changed under us since the scan.
             guard let record = bytes.withUnsafeBytes({ SegmentFormat.record(in: $0, at: 0) }), record.sequence == sequence else {
-                damagedRecords += 1
+                counters.damagedRecords.add(1, ordering: .relaxed)
                 continue
             }
             result[sequence] = (record.publishedAtMilliseconds, Array(bytes[record.payloadRange]))

@@ -38,7 +38,7 @@ final class SpoolSession: @unchecked Sendable {
         thread = SpoolThread(name: "abe-spool-consumer")
         // Unique across the processes sharing the spool: the pid, and a counter within it.
         let owner = UInt64(UInt32(bitPattern: ProcessInfo.processInfo.processIdentifier)) << 32 | Self.serial.add(1, ordering: .relaxed).newValue
-        files = ConsumerFiles(configuration: backend.configuration, directories: backend.directories, group: group, owner: owner, logger: backend.logger)
+        files = ConsumerFiles(configuration: backend.configuration, directories: backend.directories, group: group, owner: owner, counters: backend.counters, logger: backend.logger)
         acknowledger = SpoolAcknowledger(backend: backend, files: files, thread: thread)
     }
 

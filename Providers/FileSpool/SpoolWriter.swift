@@ -24,6 +24,7 @@ final class SpoolWriter: Sendable {
 
     private let configuration: FileSpoolConfiguration
     private let directories: KeyDirectories
+    private let counters: SpoolCounters
     private let logger: Logger
     private let queue = Mutex(Queue())
     private let wakeup = NSCondition()
@@ -34,9 +35,10 @@ final class SpoolWriter: Sendable {
     private nonisolated(unsafe) var lastSync = ContinuousClock.now
     private nonisolated(unsafe) var fatal: MessageQueueError?
 
-    init(configuration: FileSpoolConfiguration, directories: KeyDirectories, logger: Logger) {
+    init(configuration: FileSpoolConfiguration, directories: KeyDirectories, counters: SpoolCounters, logger: Logger) {
         self.configuration = configuration
         self.directories = directories
+        self.counters = counters
         self.logger = logger
         let thread = Thread { [self] in run() }
         thread.name = "abe-spool-writer"
@@ -144,7 +146,7 @@ final class SpoolWriter: Sendable {
 
     private func log(for key: MessageQueueKey) throws(MessageQueueError) -> SegmentLog {
         if let log = logs[key] { return log }
-        let log = try SegmentLog(directory: try directories.directory(for: key), segmentLimit: configuration.segmentSize, logger: logger)
+        let log = try SegmentLog(directory: try directories.directory(for: key), segmentLimit: configuration.segmentSize, counters: counters, logger: logger)
         logs[key] = log
         return log
     }

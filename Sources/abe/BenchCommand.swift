@@ -1,4 +1,5 @@
 import AbstractBackend
+import AbstractBackendFileSpool
 import AbstractBackendInMemory
 import AbstractBackendRedis
 import ArgumentParser
@@ -19,6 +20,19 @@ struct BenchCommand: AsyncParsableCommand {
             under a fresh key prefix (abe-bench/<random>/), with --redis-messages messages; its \
             end-to-end run has 4 producer tasks publishing batches of 64 that pause while 4096 messages \
             are unreceived (producers, producer_batch and window in the line).
+
+            The file-spool backend runs every scenario on a fresh spool directory under --spool-dir \
+            (default ./.abe-bench-spool, deleted when the run starts and ends), each line naming its \
+            fsync policy: publish under always (--spool-sync-messages messages, default 2000: one \
+            fdatasync each) and under never (--spool-messages, default 100000); publish-concurrent \
+            (64 tasks) under always and never, consume and end-to-end under always (--spool-messages \
+            each; end-to-end with producers like the redis run); recovery, which fills a spool with \
+            --spool-recovery-messages messages (default 1000000) and times opening a new backend on \
+            it and receiving the first message (msgs_per_sec is null); no publish-batch. Its \
+            baseline, the fdatasync line, appends 4 KiB records to a file in the same directory \
+            with pwrite and fdatasync each, one thread, --spool-sync-messages records or 5 s; it \
+            runs with the baseline, publish or publish-concurrent scenario.
+
             Build in release mode for meaningful numbers: Scripts/bench does.
             """
     )
@@ -30,21 +44,35 @@ struct BenchCommand: AsyncParsableCommand {
         case consume
         case endToEnd = "end-to-end"
         case baseline
+        case recovery
     }
 
     enum Backend: String, CaseIterable, ExpressibleByArgument {
         case memory
+        case fileSpool = "file-spool"
         case redis
     }
 
-    @Option(name: .long, help: "Messages per scenario.")
+    @Option(name: .long, help: "Messages per in-memory scenario.")
     var messages: Int = 1_000_000
 
     @Option(name: .long, help: "Messages per scenario for the redis backend.")
     var redisMessages: Int = 200_000
 
-    @Option(name: .long, help: "Backends to measure (repeatable): memory, redis. Default: memory, and redis when REDIS_URL is set.")
+    @Option(name: .long, help: "Backends to measure (repeatable): memory, file-spool, redis. Default: memory and file-spool, and redis when REDIS_URL is set.")
     var backend: [Backend] = []
+
+    @Option(name: .long, help: "Messages per file-spool scenario, except publish under fsync always and recovery.")
+    var spoolMessages: Int = 100_000
+
+    @Option(name: .long, help: "Messages of the file-spool publish scenario under fsync always (1 task, one fdatasync each), and records of the fdatasync baseline (which also stops after 5 s).")
+    var spoolSyncMessages: Int = 2_000
+
+    @Option(name: .long, help: "Messages in the spool the file-spool recovery scenario reopens.")
+    var spoolRecoveryMessages: Int = 1_000_000
+
+    @Option(name: .long, help: "The directory the file-spool scenarios run in; deleted at the start and end of the run, and refused if it exists and was not made by abe bench.")
+    var spoolDir: String = "./.abe-bench-spool"
 
     @Option(name: .long, help: "Scenarios to run (repeatable): \(Scenario.allCases.map(\.rawValue).joined(separator: ", ")). Default: all.")
     var scenario: [Scenario] = []
@@ -52,18 +80,30 @@ struct BenchCommand: AsyncParsableCommand {
     func validate() throws {
         guard messages >= 64 else { throw ValidationError("--messages must be at least 64") }
         guard redisMessages >= 64 else { throw ValidationError("--redis-messages must be at least 64") }
+        guard spoolMessages >= 64 else { throw ValidationError("--spool-messages must be at least 64") }
+        guard spoolSyncMessages >= 1 else { throw ValidationError("--spool-sync-messages must be at least 1") }
+        guard spoolRecoveryMessages >= 1 else { throw ValidationError("--spool-recovery-messages must be at least 1") }
+        guard !spoolDir.isEmpty else { throw ValidationError("--spool-dir must not be empty") }
     }
 
     func run() async throws {
         let scenarios = scenario.isEmpty ? Scenario.allCases : scenario
         let environment = ProcessInfo.processInfo.environment
-        let backends = backend.isEmpty ? (environment[RedisConfiguration.Variable.url] == nil ? [.memory] : [.memory, .redis]) : backend
+        let backends = backend.isEmpty ? [.memory, .fileSpool] + (environment[RedisConfiguration.Variable.url] == nil ? [] : [.redis]) : backend
         for backend in backends {
             switch backend {
             case .memory: try await runMemory(scenarios)
+            case .fileSpool: try await runFileSpool(scenarios)
             case .redis: try await runRedis(scenarios, environment: environment)
             }
         }
+    }
+
+    private func runFileSpool(_ scenarios: [Scenario]) async throws {
+        let root = try BenchSpoolRoot.prepare(spoolDir)
+        defer { root.remove() }
+        let bench = FileSpoolBench(root: root, messages: spoolMessages, syncMessages: spoolSyncMessages, recoveryMessages: spoolRecoveryMessages)
+        try await bench.run(scenarios)
     }
 
     private func runMemory(_ scenarios: [Scenario]) async throws {
@@ -85,7 +125,7 @@ struct BenchCommand: AsyncParsableCommand {
         }
         _ = try await warmUp.endToEnd()
         _ = await AsyncStreamBaseline.endToEnd(messages: BenchMessages(count: max(64, messages.count / 10)))
-        for scenario in scenarios {
+        for scenario in scenarios where scenario != .recovery {
             let line: BenchResult
             switch scenario {
             case .publish: line = try await memory.publish()
@@ -94,6 +134,7 @@ struct BenchCommand: AsyncParsableCommand {
             case .consume: line = try await memory.consume()
             case .endToEnd: line = try await memoryWithDefaults.endToEnd()
             case .baseline: line = await AsyncStreamBaseline.endToEnd(messages: messages)
+            case .recovery: continue
             }
             print(line.jsonLine)
         }
@@ -106,7 +147,7 @@ struct BenchCommand: AsyncParsableCommand {
             configuration.keyPrefix = base.keyPrefix + "abe-bench/\(UInt32.random(in: 0...UInt32.max))/"
             return try RedisBackend(configuration: configuration)
         }
-        for scenario in scenarios where scenario != .baseline {
+        for scenario in scenarios where scenario != .baseline && scenario != .recovery {
             let line: BenchResult
             switch scenario {
             case .publish: line = try await redis.publish()
@@ -114,7 +155,7 @@ struct BenchCommand: AsyncParsableCommand {
             case .publishBatch: line = try await redis.publishBatch()
             case .consume: line = try await redis.consume()
             case .endToEnd: line = try await redis.endToEnd(producers: 4, producerBatch: 64, window: 4096)
-            case .baseline: continue
+            case .baseline, .recovery: continue
             }
             print(line.jsonLine)
         }

@@ -10,9 +10,12 @@ struct DemoCommand: AsyncParsableCommand {
         commandName: "demo",
         abstract: "Run a producer and a consumer group over the selected provider and print a summary.",
         discussion: """
-            The provider comes from the environment, as in an application (QUEUE_BACKEND, …); with \
-            nothing set it is the in-memory provider. Every 500th order fails once in its handler and \
-            is retried, so the summary shows redelivery at work.
+            The provider comes from the environment, as in an application: QUEUE_BACKEND names one; \
+            otherwise REDIS_URL selects Redis and ABE_SPOOL_DIR the file spool; with nothing set it is \
+            the in-memory provider. Scripts/demo sets ABE_SPOOL_DIR=./.abe-spool (emptied first) when \
+            none of them is set, so it runs on the durable file spool. Each run uses a key of its own \
+            (demo.orders.<random>). Every 500th order fails once in its handler and is retried, so the \
+            summary shows redelivery at work.
             """
     )
 

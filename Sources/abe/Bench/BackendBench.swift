@@ -118,6 +118,9 @@ struct BackendBench<Backend: MessageQueueBackend> {
         let backend = try await makeBackend()
         let key = try key
         let messages = messages
+        // With several producers the consumer times every message whose send time is recorded;
+        // only this run's sampled sends may be.
+        messages.resetSendTimes()
         let progress = BenchProgress()
         let start = ContinuousClock.now
         let consumer = Task {

@@ -48,6 +48,12 @@ final class BenchMessages: @unchecked Sendable {
         return payloads[sequence]
     }
 
+    /// Forgets every recorded send time, so a scenario that records only some (``sendSampled(_:)``)
+    /// does not read the times an earlier scenario recorded for the others.
+    func resetSendTimes() {
+        sentAt.update(repeating: 0)
+    }
+
     /// Like ``send(_:)``, but reads the clock only for the messages consumers sample (every
     /// `sampleInterval`-th, counted from 0): the producer of an end-to-end run would otherwise
     /// spend more on the clock than consumers do.

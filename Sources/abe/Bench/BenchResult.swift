@@ -7,6 +7,9 @@ struct BenchResult {
     var seconds: Double
     var latency: LatencySummary?
     var extra: [(String, String)] = []
+    /// Whether `msgs_per_sec` means anything: `false` for lines that time one event rather than
+    /// a stream of messages (the file spool's `recovery`), which print it as `null`.
+    var reportsThroughput = true
 
     var messagesPerSecond: Double { seconds > 0 ? Double(messages) / seconds : 0 }
 
@@ -21,7 +24,7 @@ struct BenchResult {
             ("messages", "\(messages)"),
             ("payload_bytes", "\(payloadBytes)"),
             ("seconds", format(seconds, digits: 4)),
-            ("msgs_per_sec", "\(Int(messagesPerSecond.rounded()))"),
+            ("msgs_per_sec", reportsThroughput ? "\(Int(messagesPerSecond.rounded()))" : "null"),
             ("p50_us", latency.map { format($0.p50Microseconds, digits: 1) } ?? "null"),
             ("p99_us", latency.map { format($0.p99Microseconds, digits: 1) } ?? "null"),
         ]

@@ -1,0 +1,239 @@
+// abe-spool-worker: a child process for the file-spool provider's multi-process and crash tests
+// (Tests/AbstractBackendFileSpoolTests/MultiProcessTests.swift and CrashLoopTests.swift).
+//
+//   abe-spool-worker publish <spool-dir> <key> <first> <count> [--fsync always|interval|never]
+//                            [--segment-bytes N] [--pad N]
+//       Publishes {"n": i} for i in first..<first+count, one at a time, and after each publish
+//       returns prints `acked <i>`. `--pad N` adds a member "pad" of N "x" characters, so that a
+//       record spans many pages and a kill can land in the middle of its write.
+//
+//   abe-spool-worker consume <spool-dir> <key> <group> <visibility-ms> [--hold-ms N] [--prefetch N]
+//       Consumes <key> as a member of <group>; for each message prints `got <n> <deliveryCount> <id>`
+//       (`bad <id> <payload>` for a payload `publish` cannot have written),
+//       sleeps --hold-ms (default 0), then acknowledges it. `--prefetch` sets how many messages it
+//       claims ahead (default 256). Runs until standard input is closed,
+//       then closes the backend and exits 0.
+//
+// Both print `ready` once the spool is open. Every line is written with one write(2) straight to
+// file descriptor 1 (no buffering), so a parent that kills the worker has seen every line the
+// worker printed before it died. Exit codes: 0 done, 1 a spool error (on stderr), 2 bad arguments,
+// 3 the parent went away.
+
+import AbstractBackend
+import AbstractBackendFileSpool
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+let usage = "usage: abe-spool-worker publish <spool-dir> <key> <first> <count> [--fsync always|interval|never] [--segment-bytes N] [--pad N]"
+    + " | abe-spool-worker consume <spool-dir> <key> <group> <visibility-ms> [--hold-ms N] [--prefetch N]"
+
+/// Writes `text` to a file descriptor with as few write(2) calls as it takes (one for a line).
+func emit(_ text: String, to descriptor: Int32 = 1) {
+    var bytes = Array(text.utf8)
+    if bytes.last != UInt8(ascii: "\n") { bytes.append(UInt8(ascii: "\n")) }
+    var done = 0
+    while done < bytes.count {
+        let result = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress! + done, $0.count - done) }
+        if result < 0 {
+            if errno == EINTR { continue }
+            // The reader is gone (the parent died or closed the pipe): nobody needs us any more.
+            _exit(3)
+        }
+        done += result
+    }
+}
+
+func fail(_ message: String, code: Int32) -> Never {
+    emit("abe-spool-worker: \(message)", to: 2)
+    exit(code)
+}
+
+func badArguments(_ message: String) -> Never {
+    fail("\(message); \(usage)", code: 2)
+}
+
+/// Splits `arguments` into positionals (exactly `positionalCount`) and `--name value` options
+/// (only those in `allowed`, each at most once).
+func parse(_ arguments: ArraySlice<String>, positionalCount: Int, allowed: Set<String>) -> (positionals: [String], options: [String: String]) {
+    var positionals: [String] = []
+    var options: [String: String] = [:]
+    var index = arguments.startIndex
+    while index < arguments.endIndex {
+        let argument = arguments[index]
+        if argument.hasPrefix("--") {
+            guard allowed.contains(argument) else { badArguments("unknown option \(argument)") }
+            guard index + 1 < arguments.endIndex else { badArguments("\(argument) needs a value") }
+            guard options[argument] == nil else { badArguments("\(argument) given twice") }
+            options[argument] = arguments[index + 1]
+            index += 2
+        } else {
+            positionals.append(argument)
+            index += 1
+        }
+    }
+    guard positionals.count == positionalCount else {
+        badArguments("expected \(positionalCount) arguments after the command, got \(positionals.count)")
+    }
+    return (positionals, options)
+}
+
+func integer(_ text: String, _ name: String, minimum: Int) -> Int {
+    guard let value = Int(text), value >= minimum else { badArguments("\(name) must be an integer ≥ \(minimum), not \(String(reflecting: text))") }
+    return value
+}
+
+func key(_ text: String) -> MessageQueueKey {
+    do {
+        return try MessageQueueKey(text)
+    } catch {
+        badArguments("invalid key: \(error.message)")
+    }
+}
+
+func openBackend(_ configuration: FileSpoolConfiguration) -> FileSpoolBackend {
+    do {
+        return try FileSpoolBackend(configuration: configuration)
+    } catch {
+        fail("cannot open the spool: \(error.message)", code: 1)
+    }
+}
+
+/// Exits when the parent process goes away, so that a crashed test never leaves workers behind
+/// (a publisher would otherwise only notice when its next line fails to write).
+func watchParent() {
+    let parent = getppid()
+    let thread = Thread {
+        while getppid() == parent { usleep(100_000) }
+        _exit(3)
+    }
+    thread.name = "parent-watch"
+    thread.start()
+}
+
+// MARK: publish
+
+func publish(_ arguments: ArraySlice<String>) async -> Never {
+    let (positionals, options) = parse(arguments, positionalCount: 4, allowed: ["--fsync", "--segment-bytes", "--pad"])
+    let key = key(positionals[1])
+    let first = integer(positionals[2], "<first>", minimum: Int(Int64.min))
+    let count = integer(positionals[3], "<count>", minimum: 0)
+    guard first.addingReportingOverflow(count).overflow == false else { badArguments("<first> + <count> overflows") }
+    var configuration = FileSpoolConfiguration(directory: positionals[0])
+    if let fsync = options["--fsync"] {
+        guard let policy = FileSpoolConfiguration.FsyncPolicy(rawValue: fsync) else { badArguments("--fsync must be always, interval or never, not \(String(reflecting: fsync))") }
+        configuration.fsync = policy
+    }
+    if let bytes = options["--segment-bytes"] {
+        configuration.segmentSize = integer(bytes, "--segment-bytes", minimum: 1)
+    }
+    let pad = options["--pad"].map { integer($0, "--pad", minimum: 0) } ?? 0
+    let padding = String(repeating: "x", count: pad)
+    let backend = openBackend(configuration)
+    emit("ready")
+    for n in first..<(first + count) {
+        var payload: MessageQueuePayload = ["n": .int(Int64(n))]
+        if pad > 0 { payload["pad"] = .string(padding) }
+        do {
+            try await backend.publish(payload, to: key)
+        } catch {
+            fail("publish \(n) failed: \(error)", code: 1)
+        }
+        emit("acked \(n)")
+    }
+    await backend.close()
+    emit("done")
+    exit(0)
+}
+
+// MARK: consume
+
+/// `n` of a payload as `publish` writes it — `{"n": Int}`, or with a `pad` of only "x" — else `nil`.
+func wellFormedNumber(_ payload: MessageQueuePayload) -> Int64? {
+    guard let n = payload["n"]?.intValue else { return nil }
+    switch payload.fields.count {
+    case 1:
+        return n
+    case 2:
+        guard let pad = payload["pad"]?.stringValue, pad.utf8.allSatisfy({ $0 == UInt8(ascii: "x") }) else { return nil }
+        return n
+    default:
+        return nil
+    }
+}
+
+func consume(_ arguments: ArraySlice<String>) async -> Never {
+    let (positionals, options) = parse(arguments, positionalCount: 4, allowed: ["--hold-ms", "--prefetch"])
+    let key = key(positionals[1])
+    let group: ConsumerGroup
+    do {
+        group = try ConsumerGroup(positionals[2])
+    } catch {
+        badArguments("invalid group: \(error.message)")
+    }
+    let visibility = integer(positionals[3], "<visibility-ms>", minimum: 1)
+    let hold = options["--hold-ms"].map { integer($0, "--hold-ms", minimum: 0) } ?? 0
+    var configuration = FileSpoolConfiguration(directory: positionals[0], visibilityTimeout: .milliseconds(visibility))
+    if let prefetch = options["--prefetch"] {
+        configuration.prefetch = integer(prefetch, "--prefetch", minimum: 1)
+    }
+    let backend = openBackend(configuration)
+
+    let consuming = Task {
+        for try await message in backend.consume(keys: [key], group: group) {
+            if let n = wellFormedNumber(message.payload) {
+                emit("got \(n) \(message.deliveryCount) \(message.id)")
+            } else {
+                emit("bad \(message.id) \(String(message.payload.description.prefix(200)))")
+            }
+            if hold > 0 { try await Task.sleep(for: .milliseconds(hold)) }
+            try await message.ack()
+        }
+    }
+    // The parent stops the worker gracefully by closing our standard input.
+    let stdinWatch = Thread {
+        var buffer = [UInt8](repeating: 0, count: 256)
+        while true {
+            let result = buffer.withUnsafeMutableBytes { read(0, $0.baseAddress!, $0.count) }
+            if result > 0 { continue }
+            if result < 0 && errno == EINTR { continue }
+            break
+        }
+        consuming.cancel()
+    }
+    stdinWatch.name = "stdin-watch"
+    stdinWatch.start()
+    emit("ready")
+
+    let outcome = await consuming.result
+    await backend.close()
+    switch outcome {
+    case .success:
+        emit("done")
+        exit(0)
+    case .failure(let error) where error is CancellationError:
+        emit("done")
+        exit(0)
+    case .failure(let error):
+        fail("consuming failed: \(error)", code: 1)
+    }
+}
+
+// MARK: main
+
+watchParent()
+let arguments = CommandLine.arguments.dropFirst()
+switch arguments.first {
+case "publish":
+    await publish(arguments.dropFirst())
+case "consume":
+    await consume(arguments.dropFirst())
+case let other?:
+    badArguments("unknown command \(String(reflecting: other))")
+case nil:
+    badArguments("no command")
+}
