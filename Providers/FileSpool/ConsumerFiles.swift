@@ -84,7 +84,7 @@ final class ConsumerFiles: @unchecked Sendable {
         try reader.refresh()
         let journal = try journal(for: key)
         let now = Self.now()
-        let deadline = now + ConsumerFiles.milliseconds(configuration.visibilityTimeout)
+        let deadline = now + configuration.visibilityTimeout.wholeMilliseconds
         let maxDeliveries = configuration.maxDeliveries
         let owner = self.owner
         let (due, nextDeadline) = try journal.update { ledger throws(MessageQueueError) in
@@ -141,7 +141,7 @@ final class ConsumerFiles: @unchecked Sendable {
     func reject(key: MessageQueueKey, sequence: UInt64, deliveryCount: Int, retryAfter: Duration, reason: String?) throws(MessageQueueError) -> Rejection {
         let owner = self.owner
         let maxDeliveries = configuration.maxDeliveries
-        let due = Self.now() + ConsumerFiles.milliseconds(retryAfter)
+        let due = Self.now() + retryAfter.wholeMilliseconds
         return try journal(for: key).update { ledger throws(MessageQueueError) in
             guard let holding = ledger.pending[sequence], holding.owner == owner, Int(holding.deliveryCount) == deliveryCount else {
                 return ([], .notHeld)
@@ -188,8 +188,4 @@ final class ConsumerFiles: @unchecked Sendable {
         try reader.refresh()
     }
 
-    static func milliseconds(_ duration: Duration) -> Int64 {
-        let (seconds, attoseconds) = duration.components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
-    }
 }

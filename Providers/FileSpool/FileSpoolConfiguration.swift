@@ -255,10 +255,10 @@ public struct FileSpoolConfiguration: Sendable, Hashable {
         }
         let milliseconds = Self.wholeMilliseconds(fsyncInterval)
         if milliseconds.map({ !Self.fsyncIntervalMillisecondsRange.contains($0) }) ?? true {
-            throw invalid("fsyncInterval", "is \(Self.text(fsyncInterval)); use whole milliseconds from 1ms to 60000ms")
+            throw invalid("fsyncInterval", "is \(fsyncInterval.formatted); use whole milliseconds from 1ms to 60000ms")
         }
         if !Self.visibilityTimeoutRange.contains(visibilityTimeout) {
-            throw invalid("visibilityTimeout", "is \(Self.text(visibilityTimeout)); use 1ms to 7 days")
+            throw invalid("visibilityTimeout", "is \(visibilityTimeout.formatted); use 1ms to 7 days")
         }
         if !Self.maxDeliveriesRange.contains(maxDeliveries) {
             throw invalid("maxDeliveries", "is \(maxDeliveries); use 1 to \(Self.maxDeliveriesRange.upperBound)")
@@ -313,16 +313,6 @@ public struct FileSpoolConfiguration: Sendable, Hashable {
         guard attoseconds % perMillisecond == 0, seconds >= 0, seconds < Int64.max / 1000 else { return nil }
         return Int(seconds * 1000 + attoseconds / perMillisecond)
     }
-
-    /// `250ms`, `30s`, `1.5s`: the spelling `EnvironmentReader` accepts.
-    static func text(_ duration: Duration) -> String {
-        let (seconds, attoseconds) = duration.components
-        if attoseconds == 0 { return "\(seconds)s" }
-        if seconds == 0 && attoseconds % 1_000_000_000_000_000 == 0 {
-            return "\(attoseconds / 1_000_000_000_000_000)ms"
-        }
-        return "\(Double(seconds) + Double(attoseconds) / 1e18)s"
-    }
 }
 
 extension FileSpoolConfiguration: CustomStringConvertible {
@@ -330,7 +320,7 @@ extension FileSpoolConfiguration: CustomStringConvertible {
     /// `FileSpoolConfiguration(directory: "/var/spool/app", fsync: always, fsyncInterval: 100ms, …)`.
     public var description: String {
         "FileSpoolConfiguration(directory: \(String(reflecting: directory)), fsync: \(fsync), "
-            + "fsyncInterval: \(Self.text(fsyncInterval)), visibilityTimeout: \(Self.text(visibilityTimeout)), "
+            + "fsyncInterval: \(fsyncInterval.formatted), visibilityTimeout: \(visibilityTimeout.formatted), "
             + "maxDeliveries: \(maxDeliveries), prefetch: \(prefetch), segmentSize: \(segmentSize), "
             + "defaultGroup: \(String(reflecting: defaultGroup.name)))"
     }

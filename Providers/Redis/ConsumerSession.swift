@@ -235,7 +235,7 @@ final class ConsumerSession: @unchecked Sendable {
             let now = ContinuousClock.now
             var wait = min(backend.configuration.blockTime, nextClaim - now)
             if explicitKeys == nil { wait = min(wait, nextDiscovery - now) }
-            reader = startRead(on: connection, blockMilliseconds: max(1, Self.milliseconds(wait)))
+            reader = startRead(on: connection, blockMilliseconds: max(1, wait.wholeMilliseconds))
         }
         let result = await withTaskCancellationHandler {
             await reader.value()
@@ -312,7 +312,7 @@ final class ConsumerSession: @unchecked Sendable {
     /// `XAUTOCLAIM` of every stream: deliveries of this group idle for the visibility timeout,
     /// with their delivery counts from `XPENDING`. Those past `maxDeliveries` go to the dead letter.
     private func claimExpired(on connection: RedisConnection) async throws {
-        let timeout = String(Self.milliseconds(visibilityTimeout))
+        let timeout = String(visibilityTimeout.wholeMilliseconds)
         var command = RESPCommand()
         for stream in streams {
             command.append(["XAUTOCLAIM", stream.name, group.name, consumerName, timeout, stream.claimCursor, "COUNT", String(Self.prefetch)])
@@ -477,7 +477,7 @@ final class ConsumerSession: @unchecked Sendable {
     /// delivery that never happened does not count.
     private static func release(_ entries: [(stream: String, id: String, deliveryCount: Int)], backend: RedisBackend, group: ConsumerGroup, consumer: String) {
         guard !entries.isEmpty else { return }
-        let idle = String(milliseconds(backend.configuration.visibilityTimeout))
+        let idle = String(backend.configuration.visibilityTimeout.wholeMilliseconds)
         var command = RESPCommand()
         for entry in entries {
             command.append([
@@ -501,8 +501,4 @@ final class ConsumerSession: @unchecked Sendable {
         logger.warning(text, metadata: ["group": "\(group)", "consumer": "\(consumerName)", "error": "\(error.message)"])
     }
 
-    static func milliseconds(_ duration: Duration) -> Int64 {
-        let (seconds, attoseconds) = duration.components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
-    }
 }

@@ -73,7 +73,7 @@ final class DeliveryAcknowledger: MessageAcknowledger {
             return
         }
         if let reason { backend.lastErrors.record(reason, stream: stream, group: group, id: message.id) }
-        let idle = ConsumerSession.milliseconds(max(.zero, visibilityTimeout - retryAfter))
+        let idle = max(.zero, visibilityTimeout - retryAfter).wholeMilliseconds
         var command = RESPCommand()
         command.append([
             "XCLAIM", stream, group.name, consumerName, "0", message.id,

@@ -221,9 +221,9 @@ public struct RedisConfiguration: Sendable, Hashable {
             guard timeout > blockTime else {
                 throw reader.invalid(
                     Variable.socketTimeout, text,
-                    "must be longer than \(Variable.blockTime) (\(RedisDurationText.text(blockTime))): a blocking "
+                    "must be longer than \(Variable.blockTime) (\(blockTime.formatted)): a blocking "
                         + "XREADGROUP takes the whole block time plus a round trip; raise it or leave it unset "
-                        + "to use the block time + \(RedisDurationText.text(Self.socketTimeoutMargin))"
+                        + "to use the block time + \(Self.socketTimeoutMargin.formatted)"
                 )
             }
             socketTimeoutOverride = timeout
@@ -330,24 +330,24 @@ public struct RedisConfiguration: Sendable, Hashable {
             throw invalid("maxConnections", "is \(maxConnections); use 1 to 1024")
         }
         if !Self.visibilityTimeoutRange.contains(visibilityTimeout) {
-            throw invalid("visibilityTimeout", "is \(RedisDurationText.text(visibilityTimeout)); use 1ms to 7 days")
+            throw invalid("visibilityTimeout", "is \(visibilityTimeout.formatted); use 1ms to 7 days")
         }
         if !Self.maxDeliveriesRange.contains(maxDeliveries) {
             throw invalid("maxDeliveries", "is \(maxDeliveries); use 1 to \(Self.maxDeliveriesRange.upperBound)")
         }
         if !Self.blockTimeRange.contains(blockTime) {
-            throw invalid("blockTime", "is \(RedisDurationText.text(blockTime)); use 1ms to 60s (BLOCK 0 would wait forever)")
+            throw invalid("blockTime", "is \(blockTime.formatted); use 1ms to 60s (BLOCK 0 would wait forever)")
         }
         if let timeout = socketTimeoutOverride {
             if !Self.socketTimeoutRange.contains(timeout) {
-                throw invalid("socketTimeoutOverride", "is \(RedisDurationText.text(timeout)); use 2ms to 1h")
+                throw invalid("socketTimeoutOverride", "is \(timeout.formatted); use 2ms to 1h")
             }
             if timeout <= blockTime {
                 throw invalid(
                     "socketTimeoutOverride",
-                    "(\(RedisDurationText.text(timeout))) must be longer than blockTime (\(RedisDurationText.text(blockTime))): "
+                    "(\(timeout.formatted)) must be longer than blockTime (\(blockTime.formatted)): "
                         + "a blocking XREADGROUP takes the whole block time plus a round trip; raise it or set it to nil "
-                        + "to use blockTime + \(RedisDurationText.text(Self.socketTimeoutMargin))"
+                        + "to use blockTime + \(Self.socketTimeoutMargin.formatted)"
                 )
             }
         }
@@ -415,10 +415,10 @@ extension RedisConfiguration: CustomStringConvertible, CustomDebugStringConverti
     /// A one-line summary with the password redacted, e.g.
     /// `RedisConfiguration(url: redis://user:***@host:6379/2, maxConnections: 4, …)`.
     public var description: String {
-        let socket = RedisDurationText.text(socketTimeout) + (socketTimeoutOverride == nil ? " (derived)" : "")
+        let socket = socketTimeout.formatted + (socketTimeoutOverride == nil ? " (derived)" : "")
         return "RedisConfiguration(url: \(redactedURL), maxConnections: \(maxConnections), "
-            + "visibilityTimeout: \(RedisDurationText.text(visibilityTimeout)), maxDeliveries: \(maxDeliveries), "
-            + "blockTime: \(RedisDurationText.text(blockTime)), socketTimeout: \(socket), retention: \(retention), "
+            + "visibilityTimeout: \(visibilityTimeout.formatted), maxDeliveries: \(maxDeliveries), "
+            + "blockTime: \(blockTime.formatted), socketTimeout: \(socket), retention: \(retention), "
             + "keyPrefix: \(RedisURL.quoted(keyPrefix)), defaultGroup: \(RedisURL.quoted(defaultGroup.name)))"
     }
 
@@ -446,17 +446,5 @@ extension RedisConfiguration: CustomStringConvertible, CustomDebugStringConverti
             ],
             displayStyle: .struct
         )
-    }
-}
-
-/// `250ms`, `30s`, `1.5s`: the spelling `EnvironmentReader` accepts.
-enum RedisDurationText {
-    static func text(_ duration: Duration) -> String {
-        let (seconds, attoseconds) = duration.components
-        if attoseconds == 0 { return "\(seconds)s" }
-        if seconds == 0 && attoseconds % 1_000_000_000_000_000 == 0 {
-            return "\(attoseconds / 1_000_000_000_000_000)ms"
-        }
-        return "\(Double(seconds) + Double(attoseconds) / 1e18)s"
     }
 }

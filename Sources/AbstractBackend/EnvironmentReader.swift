@@ -95,8 +95,9 @@ public struct EnvironmentReader: Sendable {
 }
 
 extension Duration {
-    /// `250ms`, `30s`, `1.5s`: the spelling ``EnvironmentReader`` accepts.
-    var formatted: String {
+    /// `250ms`, `30s`, `1.5s`: the spelling ``EnvironmentReader`` accepts. Shared with the
+    /// providers of this package for their configuration texts.
+    package var formatted: String {
         let (seconds, attoseconds) = components
         if attoseconds == 0 { return "\(seconds)s" }
         if seconds == 0 && attoseconds % 1_000_000_000_000_000 == 0 {
@@ -118,5 +119,14 @@ extension Substring {
 extension String {
     fileprivate func replacingUnderscores() -> String {
         contains("_") ? String(filter { $0 != "_" }) : self
+    }
+}
+
+extension Duration {
+    /// The duration in whole milliseconds, rounded towards zero: what `BLOCK`, `IDLE` and
+    /// on-disk deadlines count in.
+    package var wholeMilliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
 }
