@@ -29,13 +29,8 @@ final class GroupJournal {
     let compactionThreshold: Int
     private let logger: Logger
     private let lockFile: SpoolFile
-    private var journal: SpoolFile
-    private var journalIdentity: FileIdentity
-    private var generation: UInt64
-    /// How far this process has replayed the journal, and the number of its last event.
-    private var replayedEnd = SegmentFormat.headerLength
-    private var lastEvent: UInt64 = 0
-    private(set) var ledger: GroupLedger
+    /// The open journal and what this process has replayed of it.
+    private var state: Loaded
 
     static let lockFileName = "journal.lock"
     static let journalFileName = "journal"
@@ -54,12 +49,7 @@ final class GroupJournal {
         defer { lockFile.unlock() }
         let loaded = try Self.load(directory: directory, group: group, startCursor: startCursor, logger: logger)
         self.lockFile = lockFile
-        journal = loaded.journal
-        journalIdentity = loaded.identity
-        generation = loaded.generation
-        ledger = loaded.ledger
-        replayedEnd = loaded.replayedEnd
-        lastEvent = loaded.lastEvent
+        state = loaded
     }
 
     /// Runs `body` on the group's current state, under the group's lock, and appends the events
@@ -68,19 +58,19 @@ final class GroupJournal {
         try lockFile.lock(exclusive: true)
         defer { lockFile.unlock() }
         try refresh()
-        let (events, result) = try body(ledger)
+        let (events, result) = try body(state.ledger)
         if !events.isEmpty {
             var bytes: [UInt8] = []
             for event in events {
-                lastEvent += 1
+                state.lastEvent += 1
                 event.encoded.withUnsafeBytes {
-                    SegmentFormat.appendRecord(sequence: lastEvent, publishedAtMilliseconds: 0, payload: $0, to: &bytes)
+                    SegmentFormat.appendRecord(sequence: state.lastEvent, publishedAtMilliseconds: 0, payload: $0, to: &bytes)
                 }
-                ledger.apply(event)
+                state.ledger.apply(event)
             }
-            try journal.write(bytes, at: replayedEnd)
-            replayedEnd += bytes.count
-            if replayedEnd > compactionThreshold { try compact() }
+            try state.journal.write(bytes, at: state.replayedEnd)
+            state.replayedEnd += bytes.count
+            if state.replayedEnd > compactionThreshold { try compact() }
         }
         return result
     }
@@ -95,27 +85,21 @@ final class GroupJournal {
     /// Catches up with other processes: reloads when the journal was replaced by a compaction,
     /// otherwise replays the events appended since. Runs under the lock.
     private func refresh() throws(MessageQueueError) {
-        if try FileIdentity(path: directory + "/" + Self.journalFileName) != journalIdentity {
-            let loaded = try Self.load(directory: directory, group: nil, startCursor: ledger.cursor, logger: logger)
-            journal = loaded.journal
-            journalIdentity = loaded.identity
-            generation = loaded.generation
-            ledger = loaded.ledger
-            replayedEnd = loaded.replayedEnd
-            lastEvent = loaded.lastEvent
+        if try FileIdentity(path: directory + "/" + Self.journalFileName) != state.identity {
+            state = try Self.load(directory: directory, group: nil, startCursor: state.ledger.cursor, logger: logger)
             return
         }
-        let size = try journal.size
-        guard size > replayedEnd else { return }
-        let bytes = try journal.read(at: replayedEnd, count: size - replayedEnd)
-        let replay = Self.replay(bytes, from: 0, after: lastEvent, into: &ledger, logger: logger, file: journal.path)
-        lastEvent = replay.lastEvent
-        let intactEnd = replayedEnd + replay.intactEnd
+        let size = try state.journal.size
+        guard size > state.replayedEnd else { return }
+        let bytes = try state.journal.read(at: state.replayedEnd, count: size - state.replayedEnd)
+        let replay = Self.replay(bytes, from: 0, after: state.lastEvent, into: &state.ledger, logger: logger, file: state.journal.path)
+        state.lastEvent = replay.lastEvent
+        let intactEnd = state.replayedEnd + replay.intactEnd
         if intactEnd < size {
             // A process died in the middle of an append: its unfinished event never happened.
-            try journal.truncate(to: intactEnd)
+            try state.journal.truncate(to: intactEnd)
         }
-        replayedEnd = intactEnd
+        state.replayedEnd = intactEnd
     }
 
     /// Applies the intact events in `bytes` from `offset`; returns where they end and the last
@@ -142,6 +126,7 @@ final class GroupJournal {
         var identity: FileIdentity
         var generation: UInt64
         var ledger: GroupLedger
+        /// How far this process has replayed the journal, and the number of its last event.
         var replayedEnd: Int
         var lastEvent: UInt64
     }
@@ -187,15 +172,14 @@ final class GroupJournal {
     /// under the lock. The snapshot goes first: a crash in between leaves a journal of an older
     /// generation, which loading discards.
     private func compact() throws(MessageQueueError) {
-        let next = generation + 1
-        try Self.writeSnapshot(directory: directory, generation: next, ledger: ledger)
+        let next = state.generation + 1
+        try Self.writeSnapshot(directory: directory, generation: next, ledger: state.ledger)
         try SpoolFile.replace(directory: directory, name: Self.journalFileName, bytes: SegmentFormat.header(firstSequence: next))
         let path = directory + "/" + Self.journalFileName
-        journal = try SpoolFile(path: path, create: false)
-        journalIdentity = try FileIdentity(path: path)
-        generation = next
-        replayedEnd = SegmentFormat.headerLength
-        lastEvent = 0
+        state = Loaded(
+            journal: try SpoolFile(path: path, create: false), identity: try FileIdentity(path: path), generation: next,
+            ledger: state.ledger, replayedEnd: SegmentFormat.headerLength, lastEvent: 0
+        )
     }
 
     private static func writeSnapshot(directory: String, generation: UInt64, ledger: GroupLedger) throws(MessageQueueError) {

@@ -83,20 +83,8 @@ enum SpoolNames {
     /// Rejecting every non-canonical spelling keeps the mapping one-to-one: a stray directory
     /// such as `%6Frders` is not mistaken for the key `orders`.
     static func decode(_ component: String) -> String? {
-        var bytes: [UInt8] = []
-        var iterator = component.utf8.makeIterator()
-        while let byte = iterator.next() {
-            if byte == hashMarker { return nil }
-            guard byte == UInt8(ascii: "%") else {
-                bytes.append(byte)
-                continue
-            }
-            guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else {
-                return nil
-            }
-            bytes.append(high << 4 | low)
-        }
-        guard !bytes.isEmpty, let name = String(validating: bytes, as: UTF8.self),
+        guard !component.utf8.contains(hashMarker) else { return nil }
+        guard let name = PercentEncoding.decode(component[...]), !name.isEmpty,
               SpoolNames.component(for: name) == component
         else { return nil }
         return name
@@ -116,15 +104,6 @@ enum SpoolNames {
     /// The ASCII hex digit of a value in `0...15`.
     private static func hexDigit(_ value: UInt8, uppercase: Bool) -> UInt8 {
         value < 10 ? UInt8(ascii: "0") + value : (uppercase ? UInt8(ascii: "A") : UInt8(ascii: "a")) + value - 10
-    }
-
-    /// The value of an uppercase ASCII hex digit, the only kind ``component(for:)`` writes.
-    private static func hexValue(_ digit: UInt8) -> UInt8? {
-        switch digit {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): digit - UInt8(ascii: "A") + 10
-        default: nil
-        }
     }
 
     /// The 64-bit FNV-1a hash: tiny, dependency-free and stable across runs and platforms,

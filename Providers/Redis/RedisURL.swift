@@ -52,12 +52,12 @@ enum RedisURL {
             if rawUser.contains(where: { "/?#".contains($0) }) {
                 throw fail("has an \"@\" after the host; write \"@\" in a user name or password as %40")
             }
-            guard let user = percentDecoded(rawUser) else {
+            guard let user = PercentEncoding.decode(rawUser) else {
                 throw fail("has an invalid percent-encoding in the user name; write \"%\" as %25")
             }
             username = user.isEmpty ? nil : user
             if rawUser.endIndex < userinfo.endIndex {
-                guard let secret = percentDecoded(userinfo[userinfo.index(after: rawUser.endIndex)...]) else {
+                guard let secret = PercentEncoding.decode(userinfo[userinfo.index(after: rawUser.endIndex)...]) else {
                     throw fail("has an invalid percent-encoding in the password; write \"%\" as %25")
                 }
                 password = secret.isEmpty ? nil : secret
@@ -81,7 +81,7 @@ enum RedisURL {
             guard rest.first == "/" else {
                 throw fail("has no absolute socket path after unix://; use three slashes, e.g. unix:///var/run/redis/redis.sock")
             }
-            guard let path = percentDecoded(rest) else {
+            guard let path = PercentEncoding.decode(rest) else {
                 throw fail("has an invalid percent-encoding in the socket path; write \"%\" as %25")
             }
             if let problem = socketPathProblem(path) { throw fail(problem) }
@@ -223,34 +223,6 @@ enum RedisURL {
     private static func isScheme(_ text: Substring) -> Bool {
         guard let first = text.first, first.isASCII, first.isLetter else { return false }
         return text.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "+.-".contains($0)) }
-    }
-
-    /// Decodes `%XX` sequences; `nil` for a broken sequence or bytes that are not UTF-8.
-    static func percentDecoded(_ text: Substring) -> String? {
-        guard text.contains("%") else { return String(text) }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(text.utf8.count)
-        var iterator = text.utf8.makeIterator()
-        while let byte = iterator.next() {
-            guard byte == UInt8(ascii: "%") else {
-                bytes.append(byte)
-                continue
-            }
-            guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else {
-                return nil
-            }
-            bytes.append(high << 4 | low)
-        }
-        return String(validating: bytes, as: UTF8.self)
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
-        default: return nil
-        }
     }
 
     // MARK: Printing
