@@ -44,7 +44,7 @@ struct GroupState {
     let group: ConsumerGroup
     private(set) var floor: UInt64
     private(set) var cursor: UInt64
-    private var slots = Queue(vacancy: Slot(state: .acked, deliveries: 0, deadline: .now))
+    private(set) var slots = Queue(vacancy: Slot(state: .acked, deliveries: 0, deadline: .now))
     /// Sequence numbers to deliver again, in the order they became ready.
     private var ready = Queue<UInt64>(vacancy: 0)
     /// No pending deadline is earlier than this; `nil` when nothing is pending.

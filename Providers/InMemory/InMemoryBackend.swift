@@ -34,7 +34,7 @@ public struct InMemoryBackend: MessageQueueBackend {
 
     /// The options this backend runs with.
     public let configuration: Configuration
-    private let registry: KeyRegistry
+    let registry: KeyRegistry
 
     /// Creates an empty backend.
     public init(configuration: Configuration = Configuration(), logger: Logger = Logger(label: "abe.memory")) {

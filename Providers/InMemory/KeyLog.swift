@@ -219,6 +219,14 @@ final class KeyLog: Sendable {
         }
     }
 
+    /// Runs `body` with the groups and the retained range of the log, under both locks (groups,
+    /// then log: the documented order), so statistics see one consistent state.
+    func inspect<Result>(_ body: (_ groups: [GroupState], _ retained: Range<UInt64>, _ publishedAt: (UInt64) -> Date) -> Result) -> Result {
+        groups.withLock { groups in
+            log.withLock { log in body(groups.groups, log.firstSequence..<log.endSequence) { log.entry($0).publishedAt } }
+        }
+    }
+
     // MARK: Consuming
 
     /// The index of `group` in this key, creating the group at the oldest retained message.

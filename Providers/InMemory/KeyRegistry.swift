@@ -65,6 +65,9 @@ final class KeyRegistry: Sendable {
 
     var isClosed: Bool { state.withLock(\.isClosed) }
 
+    /// Every key's log, dead-letter keys included, in creation order: for statistics.
+    var allLogs: [KeyLog] { state.withLock(\.ordered) }
+
     /// Appends dead letters to `key`'s dead-letter key.
     func deadLetter(_ letters: [DeadLetter], from key: MessageQueueKey) {
         for letter in letters {

@@ -112,6 +112,10 @@ public final class RedisBackend: MessageQueueBackend {
         closed.store(true, ordering: .releasing)
         let consumers = state.withLock { Array($0.consumerConnections.values) }
         for connection in consumers { await connection.close() }
+        // Closing fails what is still queued; the connection answers in order, so once this PING
+        // is answered the acknowledgements queued before it have been sent. (Unreachable: they
+        // fail anyway, and waiting for the backoff would only delay the close.)
+        if !commands.isUnreachable { _ = await commands.outcome(RESPCommand("PING")) }
         await commands.close()
     }
 

@@ -90,23 +90,37 @@ struct BenchCommand: AsyncParsableCommand {
         let scenarios = scenario.isEmpty ? Scenario.allCases : scenario
         let environment = ProcessInfo.processInfo.environment
         let backends = backend.isEmpty ? [.memory, .fileSpool] + (environment[RedisConfiguration.Variable.url] == nil ? [] : [.redis]) : backend
-        for backend in backends {
+        let lines = backends.reduce(0) { total, backend in
             switch backend {
-            case .memory: try await runMemory(scenarios)
-            case .fileSpool: try await runFileSpool(scenarios)
-            case .redis: try await runRedis(scenarios, environment: environment)
+            case .memory: total + scenarios.filter { $0 != .recovery }.count
+            case .fileSpool: total + FileSpoolBench.lineCount(scenarios)
+            case .redis: total + scenarios.filter { $0 != .baseline && $0 != .recovery }.count
             }
         }
+        let reporter = BenchReporter(total: lines)
+        do {
+            for backend in backends {
+                switch backend {
+                case .memory: try await runMemory(scenarios, reporter: reporter)
+                case .fileSpool: try await runFileSpool(scenarios, reporter: reporter)
+                case .redis: try await runRedis(scenarios, environment: environment, reporter: reporter)
+                }
+            }
+        } catch {
+            reporter.finish()
+            throw error
+        }
+        reporter.finish()
     }
 
-    private func runFileSpool(_ scenarios: [Scenario]) async throws {
+    private func runFileSpool(_ scenarios: [Scenario], reporter: BenchReporter) async throws {
         let root = try BenchSpoolRoot.prepare(spoolDir)
         defer { root.remove() }
         let bench = FileSpoolBench(root: root, messages: spoolMessages, syncMessages: spoolSyncMessages, recoveryMessages: spoolRecoveryMessages)
-        try await bench.run(scenarios)
+        try await bench.run(scenarios, reporter: reporter)
     }
 
-    private func runMemory(_ scenarios: [Scenario]) async throws {
+    private func runMemory(_ scenarios: [Scenario], reporter: BenchReporter) async throws {
         let messages = BenchMessages(count: messages)
         // Publish-only and prefilled scenarios need room for every message; end-to-end runs with
         // the default capacity, so backpressure is part of what it measures.
@@ -123,41 +137,42 @@ struct BenchCommand: AsyncParsableCommand {
         let warmUp = BackendBench(backendName: InMemoryBackend.providerName, messages: BenchMessages(count: max(64, messages.count / 10)), extraFields: []) {
             InMemoryBackend()
         }
+        reporter.begin("memory warm-up")
         _ = try await warmUp.endToEnd()
         _ = await AsyncStreamBaseline.endToEnd(messages: BenchMessages(count: max(64, messages.count / 10)))
-        for scenario in scenarios where scenario != .recovery {
-            let line: BenchResult
+        for scenario in scenarios {
+            let run: () async throws -> BenchResult
             switch scenario {
-            case .publish: line = try await memory.publish()
-            case .publishConcurrent: line = try await memory.publishConcurrent()
-            case .publishBatch: line = try await memory.publishBatch()
-            case .consume: line = try await memory.consume()
-            case .endToEnd: line = try await memoryWithDefaults.endToEnd()
-            case .baseline: line = await AsyncStreamBaseline.endToEnd(messages: messages)
+            case .publish: run = { try await memory.publish() }
+            case .publishConcurrent: run = { try await memory.publishConcurrent() }
+            case .publishBatch: run = { try await memory.publishBatch() }
+            case .consume: run = { try await memory.consume() }
+            case .endToEnd: run = { try await memoryWithDefaults.endToEnd() }
+            case .baseline: run = { await AsyncStreamBaseline.endToEnd(messages: messages) }
             case .recovery: continue
             }
-            print(line.jsonLine)
+            try await reporter.line(scenario == .baseline ? "asyncstream end-to-end" : "memory \(scenario.rawValue)", run)
         }
     }
 
-    private func runRedis(_ scenarios: [Scenario], environment: [String: String]) async throws {
+    private func runRedis(_ scenarios: [Scenario], environment: [String: String], reporter: BenchReporter) async throws {
         let base = try RedisConfiguration(environment: environment)
         let redis = BackendBench(backendName: RedisBackend.providerName, messages: BenchMessages(count: redisMessages), extraFields: []) {
             var configuration = base
             configuration.keyPrefix = base.keyPrefix + "abe-bench/\(UInt32.random(in: 0...UInt32.max))/"
             return try RedisBackend(configuration: configuration)
         }
-        for scenario in scenarios where scenario != .baseline && scenario != .recovery {
-            let line: BenchResult
+        for scenario in scenarios {
+            let run: () async throws -> BenchResult
             switch scenario {
-            case .publish: line = try await redis.publish()
-            case .publishConcurrent: line = try await redis.publishConcurrent()
-            case .publishBatch: line = try await redis.publishBatch()
-            case .consume: line = try await redis.consume()
-            case .endToEnd: line = try await redis.endToEnd(producers: 4, producerBatch: 64, window: 4096)
+            case .publish: run = { try await redis.publish() }
+            case .publishConcurrent: run = { try await redis.publishConcurrent() }
+            case .publishBatch: run = { try await redis.publishBatch() }
+            case .consume: run = { try await redis.consume() }
+            case .endToEnd: run = { try await redis.endToEnd(producers: 4, producerBatch: 64, window: 4096) }
             case .baseline, .recovery: continue
             }
-            print(line.jsonLine)
+            try await reporter.line("redis \(scenario.rawValue)", run)
         }
     }
 }

@@ -1,7 +1,6 @@
 import AbstractBackend
 import AbstractBackendInMemory
 import ArgumentParser
-import Logging
 import Synchronization
 
 /// The main job: one producer and a consumer group working through the public API only.
@@ -19,6 +18,8 @@ struct DemoCommand: AsyncParsableCommand {
             """
     )
 
+    @OptionGroup var provider: ProviderOptions
+
     @Option(name: .long, help: "Orders to publish.")
     var messages: Int = 20_000
 
@@ -34,9 +35,7 @@ struct DemoCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var logger = Logger(label: "abe.demo")
-        logger.logLevel = .warning
-        let backend = try loadBackend(providers: Providers.linked, logger: logger)
+        let backend = try await provider.makeBackend()
         let key = try MessageQueueKey("demo.orders.\(UInt32.random(in: 0...UInt32.max))")
         let group = try ConsumerGroup(group)
         let expected = messages
@@ -85,6 +84,22 @@ struct DemoCommand: AsyncParsableCommand {
         print(
             "demo: provider \(type(of: backend).providerName), \(expected) orders published and processed by \(consumers) consumers \(consumerCounts) in \((elapsed.seconds * 100).rounded() / 100)s, retried \(progress.retried.load(ordering: .relaxed)), lost \(lost), duplicates \(duplicates)"
         )
+        if Terminal.isOutputInteractive {
+            var table = TextTable(header: nil, rightAligned: [1])
+            table.rows = [
+                ["provider", type(of: backend).providerName],
+                ["orders", "\(expected)"],
+            ]
+            table.rows += consumerCounts.enumerated().map { ["consumer \($0.offset + 1)", "\($0.element)"] }
+            table.rows += [
+                ["seconds", "\((elapsed.seconds * 100).rounded() / 100)"],
+                ["orders/s", "\(Int(Double(expected) / max(elapsed.seconds, 0.001)))"],
+                ["retried", "\(progress.retried.load(ordering: .relaxed))"],
+                ["lost", "\(lost)"],
+                ["duplicates", "\(duplicates)"],
+            ]
+            print(table.rendered, terminator: "")
+        }
         if lost != 0 { throw ExitCode.failure }
     }
 
@@ -146,7 +161,7 @@ final class DemoProgress: Sendable {
         let seconds = max(elapsed.seconds, 0.001)
         let line = "published \(published)/\(expected)  processed \(processed)/\(expected)  \(Int(Double(processed) / seconds)) msg/s"
         if Terminal.isInteractive {
-            Terminal.writeError("\r\u{1B}[K" + line + (final ? "\n" : ""))
+            ProgressBar.draw(ProgressBar.bar(Double(processed) / Double(max(expected, 1))) + "  " + line + (final ? "\n" : ""))
         } else if final || processed < expected {
             Terminal.writeError(line + "\n")
         }

@@ -28,37 +28,48 @@ struct FileSpoolBench {
 
     typealias Policy = FileSpoolConfiguration.FsyncPolicy
 
-    func run(_ scenarios: [BenchCommand.Scenario]) async throws {
+    /// How many lines ``run(_:reporter:)`` prints for `scenarios`.
+    static func lineCount(_ scenarios: [BenchCommand.Scenario]) -> Int {
+        let wanted = Set(scenarios)
+        var count = wanted.isDisjoint(with: [.baseline, .publish, .publishConcurrent]) ? 0 : 1
+        if wanted.contains(.publish) { count += 2 }
+        if wanted.contains(.publishConcurrent) { count += 2 }
+        for scenario in [BenchCommand.Scenario.consume, .endToEnd, .recovery] where wanted.contains(scenario) { count += 1 }
+        return count
+    }
+
+    func run(_ scenarios: [BenchCommand.Scenario], reporter: BenchReporter) async throws {
         let wanted = Set(scenarios)
         let standard = BenchMessages(count: messages)
         let few = BenchMessages(count: syncMessages)
 
         // One untimed round first, for first-touch page faults and lazy runtime set-up.
+        reporter.begin("file-spool warm-up")
         _ = try await bench("warm-up", .never, BenchMessages(count: max(64, messages / 10))).publishConcurrent()
 
         if !wanted.isDisjoint(with: [.baseline, .publish, .publishConcurrent]) {
-            print(try await FdatasyncBaseline.publish(directory: root.path, records: syncMessages).jsonLine)
+            try await reporter.line("fdatasync baseline") { try await FdatasyncBaseline.publish(directory: root.path, records: syncMessages) }
         }
         if wanted.contains(.publish) {
-            print(try await bench("publish-always", .always, few).publish().jsonLine)
+            try await reporter.line("file-spool publish (fsync always)") { try await bench("publish-always", .always, few).publish() }
         }
         if wanted.contains(.publishConcurrent) {
-            print(try await bench("publish-concurrent-always", .always, standard).publishConcurrent().jsonLine)
+            try await reporter.line("file-spool publish-concurrent (fsync always)") { try await bench("publish-concurrent-always", .always, standard).publishConcurrent() }
         }
         if wanted.contains(.publish) {
-            print(try await bench("publish-never", .never, standard).publish().jsonLine)
+            try await reporter.line("file-spool publish (fsync never)") { try await bench("publish-never", .never, standard).publish() }
         }
         if wanted.contains(.publishConcurrent) {
-            print(try await bench("publish-concurrent-never", .never, standard).publishConcurrent().jsonLine)
+            try await reporter.line("file-spool publish-concurrent (fsync never)") { try await bench("publish-concurrent-never", .never, standard).publishConcurrent() }
         }
         if wanted.contains(.consume) {
-            print(try await bench("consume", .always, standard).consume().jsonLine)
+            try await reporter.line("file-spool consume") { try await bench("consume", .always, standard).consume() }
         }
         if wanted.contains(.endToEnd) {
-            print(try await bench("end-to-end", .always, standard).endToEnd(producers: 4, producerBatch: 64, window: 4096).jsonLine)
+            try await reporter.line("file-spool end-to-end") { try await bench("end-to-end", .always, standard).endToEnd(producers: 4, producerBatch: 64, window: 4096) }
         }
         if wanted.contains(.recovery) {
-            print(try await recovery().jsonLine)
+            try await reporter.line("file-spool recovery") { try await recovery() }
         }
     }
 
