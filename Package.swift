@@ -109,6 +109,10 @@ let package = Package(
             dependencies: ["AbstractBackend", "AbstractBackendRedis", "TestSupport", .product(name: "Logging", package: "swift-log")],
             path: "Tests/AbstractBackendRedisTests"
         ),
+        .testTarget(
+            name: "AbeCLITests",
+            dependencies: ["abe", "AbstractBackend", "AbstractBackendInMemory"]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )
