@@ -88,7 +88,19 @@ let package = Package(
         ),
         .testTarget(
             name: "AbstractBackendTests",
-            dependencies: ["AbstractBackend", "AbstractBackendInMemory", "TestSupport", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "AbstractBackend", "AbstractBackendInMemory", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(
+            name: "MetricsTests",
+            dependencies: [
+                "AbstractBackend", "AbstractBackendInMemory", "AbstractBackendFileSpool", "AbstractBackendRedis",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ]
         ),
         .testTarget(
             name: "AbstractBackendInMemoryTests",

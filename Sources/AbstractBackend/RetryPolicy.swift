@@ -64,7 +64,8 @@ public struct RetryPolicy: Sendable, Hashable {
         // pow overflows to +inf for large exponents; the cap takes over long before that matters.
         let base = min(initial * pow(multiplier, exponent), cap)
         let jittered = base * (1 + jitter * min(max(random, -1), 1))
-        return .seconds(min(max(jittered, 0), cap))
+        // Whole microseconds: exact enough for a retry, and free of binary-fraction noise.
+        return .microseconds(Int64((min(max(jittered, 0), cap) * 1e6).rounded()))
     }
 }
 
