@@ -77,6 +77,15 @@ let package = Package(
             path: "Sources/abe"
         ),
         .executableTarget(
+            name: "abe-example-runtime-flow",
+            dependencies: [
+                "AbstractBackend", "AbstractBackendInMemory", "AbstractBackendFileSpool", "AbstractBackendRedis",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Examples/RuntimeFlow"
+        ),
+        .executableTarget(
             name: "abe-spool-worker",
             dependencies: ["AbstractBackend", "AbstractBackendFileSpool"],
             path: "Tests/SpoolWorker"

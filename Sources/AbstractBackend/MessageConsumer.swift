@@ -8,7 +8,7 @@ import Synchronization
 ///
 /// ```swift
 /// let consumer = try MessageConsumer(backend: backend, group: ConsumerGroup("billing"), concurrency: 8) { message in
-///     let order = try message.payload.decode(Order.self)
+///     let order = try message.payload.decode(as: Order.self)
 ///     try await charge(order)
 /// }
 /// let services = ServiceGroup(services: [consumer], gracefulShutdownSignals: [.sigterm], logger: logger)
