@@ -256,7 +256,7 @@ public final class MessageConsumer: Service, Sendable {
         } else {
             (delay, reason) = (retryPolicy.delay(afterDelivery: message.deliveryCount), String(describing: error))
         }
-        logger.warning("handler failed; the message will be retried", metadata: ["error": "\(reason)", "retry-in": "\(delay.formatted)"])
+        logger.warning("handler failed; the message is handed back for a retry, or the dead letter after the last allowed delivery", metadata: ["error": "\(reason)", "retry-in": "\(delay.formatted)"])
         do {
             try await message.nack(retryAfter: delay, reason: reason)
         } catch {
