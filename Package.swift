@@ -90,6 +90,17 @@ let package = Package(
             dependencies: ["AbstractBackend", "AbstractBackendFileSpool"],
             path: "Tests/SpoolWorker"
         ),
+        .executableTarget(
+            name: "abe-consumer-worker",
+            dependencies: [
+                "AbstractBackend",
+                "AbstractBackendInMemory",
+                "AbstractBackendFileSpool",
+                "AbstractBackendRedis",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/ConsumerWorker"
+        ),
         .target(
             name: "TestSupport",
             dependencies: [.product(name: "Logging", package: "swift-log")],
@@ -135,6 +146,10 @@ let package = Package(
             name: "AbstractBackendRedisTests",
             dependencies: ["AbstractBackend", "AbstractBackendRedis", "TestSupport", .product(name: "Logging", package: "swift-log")],
             path: "Tests/AbstractBackendRedisTests"
+        ),
+        .testTarget(
+            name: "ConsumerKillTests",
+            dependencies: ["AbstractBackend", "AbstractBackendFileSpool", "AbstractBackendRedis", "TestSupport", "abe-consumer-worker"]
         ),
     ],
     swiftLanguageModes: [.v6]
