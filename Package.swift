@@ -13,13 +13,19 @@ let package = Package(
         .executable(name: "abe", targets: ["abe"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.14.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         .target(
             name: "AbstractBackend",
-            dependencies: [.product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             path: "Sources/AbstractBackend"
         ),
         .target(
@@ -71,9 +77,29 @@ let package = Package(
             path: "Sources/abe"
         ),
         .executableTarget(
+            name: "abe-example-runtime-flow",
+            dependencies: [
+                "AbstractBackend", "AbstractBackendInMemory", "AbstractBackendFileSpool", "AbstractBackendRedis",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Examples/RuntimeFlow"
+        ),
+        .executableTarget(
             name: "abe-spool-worker",
             dependencies: ["AbstractBackend", "AbstractBackendFileSpool"],
             path: "Tests/SpoolWorker"
+        ),
+        .executableTarget(
+            name: "abe-consumer-worker",
+            dependencies: [
+                "AbstractBackend",
+                "AbstractBackendInMemory",
+                "AbstractBackendFileSpool",
+                "AbstractBackendRedis",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/ConsumerWorker"
         ),
         .target(
             name: "TestSupport",
@@ -82,7 +108,19 @@ let package = Package(
         ),
         .testTarget(
             name: "AbstractBackendTests",
-            dependencies: ["AbstractBackend", "AbstractBackendInMemory", "TestSupport", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "AbstractBackend", "AbstractBackendInMemory", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(
+            name: "MetricsTests",
+            dependencies: [
+                "AbstractBackend", "AbstractBackendInMemory", "AbstractBackendFileSpool", "AbstractBackendRedis",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ]
         ),
         .testTarget(
             name: "AbstractBackendInMemoryTests",
@@ -112,6 +150,10 @@ let package = Package(
         .testTarget(
             name: "AbeCLITests",
             dependencies: ["abe", "AbstractBackend", "AbstractBackendInMemory"]
+        ),
+        .testTarget(
+            name: "ConsumerKillTests",
+            dependencies: ["AbstractBackend", "AbstractBackendFileSpool", "AbstractBackendRedis", "TestSupport", "abe-consumer-worker"]
         ),
     ],
     swiftLanguageModes: [.v6]

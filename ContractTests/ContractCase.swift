@@ -45,6 +45,20 @@ public enum ContractCase: String, CaseIterable, Sendable {
     case closeReleases
     /// Invalid keys, groups and payloads are rejected with the right error code.
     case invalidInputRejected
+    /// A ``MessageConsumer`` whose handler throws keeps consuming and retries the failed messages.
+    case consumerSurvivesHandlerErrors
+    /// A ``MessageConsumer`` with `concurrency: 1` handles one key's messages in publish order.
+    case consumerKeepsOrderWithConcurrencyOne
+    /// ``MessageConsumer`` shutdown finishes running handlers and leaves the rest for redelivery.
+    case consumerGracefulShutdown
+    /// A second ``MessageConsumer/run()`` is refused.
+    case consumerSecondRunRefused
+    /// A ``MessageConsumer``'s group reaches the provider: two groups each handle everything.
+    case consumerGroupReachesProvider
+    /// ``MessageConsumer`` retries follow the ``RetryPolicy`` and end in the dead-letter key.
+    case consumerRetriesEndInDeadLetter
+    /// A ``MessageConsumer`` never runs more than `concurrency` handlers at once.
+    case consumerConcurrencyLimit
 
     /// The name of the check method, such as `checkFifoPerKey`.
     public var checkName: String { "check" + capitalizedName }

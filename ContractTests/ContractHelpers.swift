@@ -234,11 +234,6 @@ extension MessageQueueContractTests {
         return "consume(keys: [\(keys.map { "\"\($0.rawValue)\"" }.joined(separator: ", "))], group: \(groupText))"
     }
 
-    /// `"<key>#<seq>"`, identifying a numbered message by content rather than provider id.
-    func keyAndSequence(_ message: MessageQueueMessage) -> String? {
-        sequenceNumber(message).map { "\(message.key.rawValue)#\($0)" }
-    }
-
     /// Fails unless `messages` carry exactly the tags in `expected`, naming what is missing or extra.
     func assertTags(
         _ messages: [MessageQueueMessage],
@@ -274,11 +269,6 @@ extension MessageQueueContractTests {
     /// `{"seq": n}`.
     func numbered(_ n: Int) -> MessageQueuePayload { ["seq": .int(Int64(n))] }
 
-    /// The `seq` member of a numbered payload.
-    func sequenceNumber(_ message: MessageQueueMessage) -> Int? {
-        message.payload["seq"]?.intValue.map(Int.init)
-    }
-
     func describe(_ message: MessageQueueMessage) -> String {
         let payload = message.payload.description
         let shown = payload.count > 120 ? payload.prefix(120) + "…" : payload[...]
@@ -295,4 +285,14 @@ extension MessageQueueContractTests {
         let rounded = (value * 1000).rounded() / 1000
         return "\(rounded) s"
     }
+}
+
+/// `"<key>#<seq>"`, identifying a numbered message by content rather than provider id.
+func keyAndSequence(_ message: MessageQueueMessage) -> String? {
+    sequenceNumber(message).map { "\(message.key.rawValue)#\($0)" }
+}
+
+/// The `seq` member of a numbered payload.
+func sequenceNumber(_ message: MessageQueueMessage) -> Int? {
+    message.payload["seq"]?.intValue.map(Int.init)
 }

@@ -38,6 +38,7 @@ public final class FileSpoolBackend: MessageQueueBackend {
     let logger: Logger
     let directories: KeyDirectories
     let counters = SpoolCounters()
+    let metrics = MessageQueueMetrics(provider: providerName)
     private let writer: SpoolWriter
     private let closed = Atomic<Bool>(false)
     /// Bumped whenever this process appends, so its idle consumers look again at once.
@@ -66,8 +67,11 @@ public final class FileSpoolBackend: MessageQueueBackend {
     nonisolated(nonsending) public func publish(_ payload: MessageQueuePayload, to key: MessageQueueKey) async throws {
         guard !isClosed else { throw MessageQueueError.closed(Self.providerName) }
         let entry = SegmentLog.Entry(json: try payload.jsonBytes(), publishedAtMilliseconds: ConsumerFiles.now())
+        let publishing = metrics.publishing(to: key)
+        let started = publishing.start()
         try await writer.append([entry], to: key)
         appendGeneration.add(1, ordering: .releasing)
+        publishing.published(startedAt: started)
     }
 
     /// Publishes the batch with one write (and one sync) per run of messages to the same key.
@@ -81,7 +85,10 @@ public final class FileSpoolBackend: MessageQueueBackend {
             let key = batch[start].key
             var end = start + 1
             while end < batch.count && batch[end].key == key { end += 1 }
+            let publishing = metrics.publishing(to: key)
+            let started = publishing.start()
             try await writer.append(Array(entries[start..<end]), to: key)
+            publishing.published(end - start, startedAt: started)
             start = end
         }
         appendGeneration.add(1, ordering: .releasing)

@@ -20,6 +20,7 @@ final class SpoolAcknowledger: MessageAcknowledger {
         let files = self.files
         let (key, sequence) = (message.key, message.receipt.primary)
         try await thread.run { () throws(MessageQueueError) in try files.record([.acknowledged(sequence: sequence)], for: key) }
+        backend.metrics.delivery(of: key, in: message.group).acknowledged()
     }
 
     /// Hands the delivery back (due again after `retryAfter`), or dead-letters it when it was the
@@ -31,6 +32,8 @@ final class SpoolAcknowledger: MessageAcknowledger {
         let outcome = try await thread.run { () throws(MessageQueueError) in
             try files.reject(key: key, sequence: sequence, deliveryCount: count, retryAfter: retryAfter, reason: reason)
         }
+        let metrics = backend.metrics.delivery(of: key, in: message.group)
+        metrics.rejected()
         guard case .exhausted = outcome else { return }
         let letter = DeadLetter(
             key: key, group: message.group, id: message.id, deliveryCount: count, reason: .maxDeliveries,
@@ -38,6 +41,8 @@ final class SpoolAcknowledger: MessageAcknowledger {
         )
         try await backend.publish(letter.envelope, to: key.deadLetterKey)
         try await thread.run { () throws(MessageQueueError) in try files.record([.acknowledged(sequence: sequence)], for: key) }
+        metrics.deadLettered()
+        logDeadLetter(letter)
     }
 
     /// Writes the dead letter of a claimed message, then acknowledges it: the message leaves its
@@ -57,5 +62,17 @@ final class SpoolAcknowledger: MessageAcknowledger {
         let files = self.files
         let (key, sequence) = (claimed.key, claimed.sequence)
         try await thread.run { () throws(MessageQueueError) in try files.record([.acknowledged(sequence: sequence)], for: key) }
+        backend.metrics.delivery(of: key, in: letter.group).deadLettered()
+        logDeadLetter(letter)
+    }
+
+    private func logDeadLetter(_ letter: DeadLetter) {
+        backend.logger.warning(
+            "message moved to the dead-letter key",
+            metadata: [
+                "key": "\(letter.key)", "group": "\(letter.group)", "message-id": "\(letter.id)",
+                "delivery-count": "\(letter.deliveryCount)", "reason": "\(letter.reason)",
+            ]
+        )
     }
 }

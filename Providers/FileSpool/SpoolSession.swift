@@ -100,13 +100,14 @@ final class SpoolSession: @unchecked Sendable {
             let publishedAt = Date(timeIntervalSince1970: Double(claimed.publishedAtMilliseconds) / 1000)
             do {
                 let payload = try MessageQueuePayload(jsonBytes: claimed.payload)
+                backend.metrics.delivery(of: claimed.key, in: group).delivered(deliveryCount: claimed.deliveryCount)
                 messages.append(MessageQueueMessage(
                     key: claimed.key, group: group, payload: payload, id: String(claimed.sequence), publishedAt: publishedAt,
                     deliveryCount: claimed.deliveryCount, receipt: DeliveryReceipt(primary: claimed.sequence, secondary: UInt64(claimed.deliveryCount)),
                     acknowledger: acknowledger
                 ))
             } catch {
-                backend.logger.warning("spool record holds no valid payload; moving it to the dead letter", metadata: ["key": "\(claimed.key)", "id": "\(claimed.sequence)", "reason": "\(error.message)"])
+                backend.logger.warning("spool record holds no valid payload; moving it to the dead letter", metadata: ["key": "\(claimed.key)", "group": "\(group)", "message-id": "\(claimed.sequence)", "reason": "\(error.message)"])
                 var invalid = claimed
                 invalid.payload = []
                 try await acknowledger.deadLetter(invalid, reason: .invalidPayload, lastError: error.message, deliveries: claimed.deliveryCount, raw: String(decoding: claimed.payload, as: UTF8.self))

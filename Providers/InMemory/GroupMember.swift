@@ -8,15 +8,18 @@ final class GroupMember: MessageAcknowledger {
     let log: KeyLog
     let group: ConsumerGroup
     let index: Int
+    let metrics: MessageQueueMetrics.Delivery
 
     init(log: KeyLog, group: ConsumerGroup, index: Int) {
         self.log = log
         self.group = group
         self.index = index
+        self.metrics = log.deliveryMetrics(group: index)
     }
 
     func message(for delivery: consuming KeyLog.Delivery) -> MessageQueueMessage {
-        MessageQueueMessage(
+        metrics.delivered(deliveryCount: delivery.deliveries)
+        return MessageQueueMessage(
             key: log.key,
             group: group,
             payload: delivery.entry.payload,
@@ -30,6 +33,7 @@ final class GroupMember: MessageAcknowledger {
 
     nonisolated(nonsending) func acknowledge(_ message: MessageQueueMessage) async throws {
         try log.acknowledge(group: index, sequence: message.receipt.primary)
+        metrics.acknowledged()
     }
 
     nonisolated(nonsending) func reject(_ message: MessageQueueMessage, retryAfter: Duration, reason: String?) async throws {
@@ -37,6 +41,7 @@ final class GroupMember: MessageAcknowledger {
             group: index, sequence: message.receipt.primary, deliveries: Int(message.receipt.secondary),
             retryAfter: retryAfter, reason: reason
         )
+        metrics.rejected()
     }
 
     /// `String(sequence)`, without the generic integer-formatting path, which showed in profiles.

@@ -42,6 +42,7 @@ struct GroupState {
     }
 
     let group: ConsumerGroup
+    let metrics: MessageQueueMetrics.Delivery
     private(set) var floor: UInt64
     private(set) var cursor: UInt64
     private(set) var slots = Queue(vacancy: Slot(state: .acked, deliveries: 0, deadline: .now))
@@ -52,8 +53,9 @@ struct GroupState {
     /// The reasons given with `nack`, kept until the message is acknowledged or dead-lettered.
     private var lastErrors: [UInt64: String] = [:]
 
-    init(group: ConsumerGroup, start: UInt64) {
+    init(group: ConsumerGroup, start: UInt64, metrics: MessageQueueMetrics.Delivery) {
         self.group = group
+        self.metrics = metrics
         self.floor = start
         self.cursor = start
     }

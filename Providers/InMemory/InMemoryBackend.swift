@@ -49,7 +49,10 @@ public struct InMemoryBackend: MessageQueueBackend {
 
     nonisolated(nonsending) public func publish(_ payload: MessageQueuePayload, to key: MessageQueueKey) async throws {
         try payload.validate()
-        try await registry.log(for: key).append(CollectionOfOne(payload))
+        let log = try registry.log(for: key)
+        let started = log.publishing.start()
+        try await log.append(CollectionOfOne(payload))
+        log.publishing.published(startedAt: started)
     }
 
     /// Publishes the batch, taking each key's lock once per run of consecutive messages to it.
@@ -60,7 +63,10 @@ public struct InMemoryBackend: MessageQueueBackend {
         while start < batch.endIndex {
             let key = batch[start].key
             let end = batch[start...].firstIndex { $0.key != key } ?? batch.endIndex
-            try await registry.log(for: key).append(batch[start..<end].lazy.map(\.payload))
+            let log = try registry.log(for: key)
+            let started = log.publishing.start()
+            try await log.append(batch[start..<end].lazy.map(\.payload))
+            log.publishing.published(end - start, startedAt: started)
             start = end
         }
     }

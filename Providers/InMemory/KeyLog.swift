@@ -99,6 +99,8 @@ final class KeyLog: Sendable {
     }
 
     let key: MessageQueueKey
+    let publishing: MessageQueueMetrics.Publishing
+    private let metrics: MessageQueueMetrics
     private let settings: InMemoryBackend.Configuration
     /// Below this many entries, suspended publishers are resumed; the gap avoids waking them for
     /// every single acknowledgement.
@@ -120,6 +122,8 @@ final class KeyLog: Sendable {
 
     init(key: MessageQueueKey, settings: InMemoryBackend.Configuration, registry: KeyRegistry) {
         self.key = key
+        self.metrics = registry.metrics
+        self.publishing = registry.metrics.publishing(to: key)
         self.settings = settings
         self.lowWater = settings.capacity - max(1, settings.capacity / 8)
         self.registry = registry
@@ -237,13 +241,18 @@ final class KeyLog: Sendable {
             if let index = groups.indices[group] { return index }
             // Read the start and lower the bound under the log lock, so no trim can slip between.
             log.withLock { log in
-                groups.groups.append(GroupState(group: group, start: log.firstSequence))
+                groups.groups.append(GroupState(group: group, start: log.firstSequence, metrics: metrics.delivery(of: key, in: group)))
                 groups.publishedBound = groups.lowestFloor
                 trimBound.store(groups.publishedBound, ordering: .sequentiallyConsistent)
             }
             groups.indices[group] = groups.groups.count - 1
             return groups.groups.count - 1
         }
+    }
+
+    /// The delivery metrics of the group at `index`.
+    func deliveryMetrics(group index: Int) -> MessageQueueMetrics.Delivery {
+        groups.withLock { $0.groups[index].metrics }
     }
 
     enum ClaimOutcome {
@@ -366,7 +375,8 @@ final class KeyLog: Sendable {
         for signal in woken { signal.notify() }
         for publisher in publishers { publisher.resume() }
         guard !exhausted.isEmpty, let registry else { return }
-        let groupName = groups.withLock { $0.groups[group].group }
+        let (groupName, metrics) = groups.withLock { ($0.groups[group].group, $0.groups[group].metrics) }
+        for _ in exhausted { metrics.deadLettered() }
         let letters = exhausted.map { item, entry in
             DeadLetter(
                 key: key, group: groupName, id: String(item.sequence), deliveryCount: item.deliveries,

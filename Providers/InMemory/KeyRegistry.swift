@@ -17,6 +17,7 @@ final class KeyRegistry: Sendable {
 
     let configuration: InMemoryBackend.Configuration
     let logger: Logger
+    let metrics = MessageQueueMetrics(provider: InMemoryBackend.providerName)
     private let state = Mutex(State())
     /// Bumped whenever a key is created, so consumers of every key notice without locking.
     private let keyGeneration = Atomic<Int>(0)

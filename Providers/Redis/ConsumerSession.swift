@@ -346,12 +346,13 @@ final class ConsumerSession: @unchecked Sendable {
         for batch in batches {
             guard let index = streamIndex[batch.stream] else { continue }
             let key = streams[index].key
+            let metrics = backend.metrics.delivery(of: key, in: group)
             for entry in batch.entries {
                 let count = claimed ? (counts[entry.id] ?? 2) : 1
                 let publishedAt = Date(timeIntervalSince1970: Double(entry.milliseconds) / 1000)
                 switch entry.payload() {
                 case .failure(let invalid):
-                    logger.warning("redis entry has no valid payload; moving it to the dead letter", metadata: ["key": "\(key)", "id": "\(entry.id)", "reason": "\(invalid.reason)"])
+                    logger.warning("redis entry has no valid payload; moving it to the dead letter", metadata: ["key": "\(key)", "group": "\(group)", "message-id": "\(entry.id)", "reason": "\(invalid.reason)"])
                     acknowledger.deadLetter(DeadLetter(
                         key: key, group: group, id: entry.id, deliveryCount: count, reason: .invalidPayload,
                         lastError: invalid.reason, publishedAt: publishedAt, payload: ["raw": .string(invalid.raw)]
@@ -364,6 +365,7 @@ final class ConsumerSession: @unchecked Sendable {
                         publishedAt: publishedAt, payload: payload
                     ))
                 case .success(let payload):
+                    metrics.delivered(deliveryCount: count)
                     messages.append(MessageQueueMessage(
                         key: key, group: group, payload: payload, id: entry.id, publishedAt: publishedAt,
                         deliveryCount: count, receipt: DeliveryReceipt(primary: entry.milliseconds, secondary: entry.sequence),

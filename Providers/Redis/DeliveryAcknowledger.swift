@@ -51,6 +51,7 @@ final class DeliveryAcknowledger: MessageAcknowledger {
         if needsFlush {
             backend.commands.enqueueDeferred({ [self] in takeAcknowledgements() }, handler: LoggingHandler(logger: logger, action: "acknowledge"))
         }
+        backend.metrics.delivery(of: message.key, in: group).acknowledged()
     }
 
     /// Hands the delivery back: `XCLAIM … IDLE <timeout − retryAfter>` makes it due for any
@@ -64,12 +65,14 @@ final class DeliveryAcknowledger: MessageAcknowledger {
         guard let row = pending.elements?.first?.elements, row.count == 4,
               row[1].text == consumerName, row[3].integer == Int64(message.deliveryCount)
         else { return }
+        backend.metrics.delivery(of: message.key, in: group).rejected()
         if message.deliveryCount >= backend.configuration.maxDeliveries {
             let letter = DeadLetter(
                 key: message.key, group: group, id: message.id, deliveryCount: message.deliveryCount, reason: .maxDeliveries,
                 lastError: reason, publishedAt: message.publishedAt, payload: message.payload
             )
             try await backend.send(deadLetterCommand(letter), for: "XADD")
+            recordDeadLetter(letter)
             return
         }
         if let reason { backend.lastErrors.record(reason, stream: stream, group: group, id: message.id) }
@@ -131,9 +134,21 @@ final class DeliveryAcknowledger: MessageAcknowledger {
     func deadLetter(_ letter: DeadLetter) {
         do {
             backend.commands.enqueue(try deadLetterCommand(letter), handler: LoggingHandler(logger: logger, action: "dead-letter"))
+            recordDeadLetter(letter)
         } catch {
-            logger.error("cannot encode a dead letter", metadata: ["key": "\(letter.key)", "id": "\(letter.id)", "error": "\(error.message)"])
+            logger.error("cannot encode a dead letter", metadata: ["key": "\(letter.key)", "message-id": "\(letter.id)", "error": "\(error.message)"])
         }
+    }
+
+    private func recordDeadLetter(_ letter: DeadLetter) {
+        backend.metrics.delivery(of: letter.key, in: letter.group).deadLettered()
+        logger.warning(
+            "message moved to the dead-letter key",
+            metadata: [
+                "key": "\(letter.key)", "group": "\(letter.group)", "message-id": "\(letter.id)",
+                "delivery-count": "\(letter.deliveryCount)", "reason": "\(letter.reason)",
+            ]
+        )
     }
 }
 

@@ -47,6 +47,7 @@ public final class RedisBackend: MessageQueueBackend {
     let keyGeneration = Atomic<Int>(0)
     /// The last `nack` reason per delivery, for dead letters written when a delivery times out.
     let lastErrors = LastErrors()
+    let metrics = MessageQueueMetrics(provider: providerName)
 
     private let closed = Atomic<Bool>(false)
 
@@ -83,7 +84,10 @@ public final class RedisBackend: MessageQueueBackend {
         var command = RESPCommand()
         let prefix = try xaddPrefix(for: key, registeringInto: &command)
         try command.appendXADD(prefix: prefix, payload: payload)
+        let publishing = metrics.publishing(to: key)
+        let started = publishing.start()
         try await send(command, for: "XADD")
+        publishing.published(startedAt: started)
     }
 
     /// Publishes the whole batch in one pipelined write: one `XADD` per message, in order.
@@ -95,7 +99,16 @@ public final class RedisBackend: MessageQueueBackend {
             let prefix = try xaddPrefix(for: item.key, registeringInto: &command)
             try command.appendXADD(prefix: prefix, payload: item.payload)
         }
+        let started = metrics.publishing(to: batch[0].key).start()
         try await send(command, for: "XADD")
+        var start = 0
+        while start < batch.count {
+            let key = batch[start].key
+            var end = start + 1
+            while end < batch.count && batch[end].key == key { end += 1 }
+            metrics.publishing(to: key).published(end - start, startedAt: started)
+            start = end
+        }
     }
 
     public func consume(group: ConsumerGroup?) -> RedisConsumer {

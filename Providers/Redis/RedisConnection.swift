@@ -114,6 +114,7 @@ final class RedisConnection: @unchecked Sendable {
         let thread = Thread { [self] in
             // Named from inside: Linux names only the calling thread (15 characters at most).
             _ = abe_name_current_thread(String("abe-\(role)".prefix(15)))
+            _ = abe_block_sigpipe_on_current_thread()
             run()
         }
         thread.start()

@@ -108,7 +108,7 @@ enum KnownProviders {
     static let all = [
         Entry(name: "memory", aliases: ["in-memory", "inmemory"], product: "AbstractBackendInMemory", typeName: "InMemoryBackend"),
         Entry(name: "file-spool", aliases: ["spool", "file"], product: "AbstractBackendFileSpool", typeName: "FileSpoolBackend"),
-        Entry(name: "redis", aliases: [], product: "AbstractBackendRedis", typeName: "RedisBackend"),
+        Entry(name: "redis", aliases: ["redis-streams"], product: "AbstractBackendRedis", typeName: "RedisBackend"),
     ]
 }
 

@@ -21,6 +21,7 @@ public struct MessageQueueError: Error, Sendable, Hashable, CustomStringConverti
             case unknownProvider = "unknown-provider"
             case noProvider = "no-provider"
             case closed
+            case invalidState = "invalid-state"
             case unavailable
             case timeout
             case dataCorrupted = "data-corrupted"
@@ -45,6 +46,9 @@ public struct MessageQueueError: Error, Sendable, Hashable, CustomStringConverti
         public static let noProvider = Code(.noProvider)
         /// The backend was closed; no further calls are accepted.
         public static let closed = Code(.closed)
+        /// An object was used in a way its state does not allow, such as running a
+        /// ``MessageConsumer`` a second time.
+        public static let invalidState = Code(.invalidState)
         /// The provider's server or storage cannot be reached right now; retrying may succeed.
         public static let unavailable = Code(.unavailable)
         /// An operation did not complete within its time bound.

@@ -1,6 +1,7 @@
 import AbstractBackend
 import AbstractBackendFileSpool
 import Foundation
+import TestSupport
 import XCTest
 
 #if canImport(Glibc)
@@ -146,7 +147,7 @@ final class MultiProcessTests: SpoolWorkerTestCase {
     // MARK: Helpers
 
     /// Waits (bounded by ``deadline``) until the `got` lines of `workers` together cover `numbers`.
-    private func waitUntilUnion(of workers: [SpoolWorkerProcess], covers numbers: Set<Int>) async -> Bool {
+    private func waitUntilUnion(of workers: [ChildProcess], covers numbers: Set<Int>) async -> Bool {
         let end = ContinuousClock.now + deadline
         while ContinuousClock.now < end {
             var union = Set<Int>()

@@ -57,4 +57,11 @@ final class RedisContractTests: MessageQueueContractTests {
     func testNewGroupStartsAtOldestRetained() async throws { try await checkNewGroupStartsAtOldestRetained() }
     func testCloseReleases() async throws { try await checkCloseReleases() }
     func testInvalidInputRejected() async throws { try await checkInvalidInputRejected() }
+    func testConsumerSurvivesHandlerErrors() async throws { try await checkConsumerSurvivesHandlerErrors() }
+    func testConsumerKeepsOrderWithConcurrencyOne() async throws { try await checkConsumerKeepsOrderWithConcurrencyOne() }
+    func testConsumerGracefulShutdown() async throws { try await checkConsumerGracefulShutdown() }
+    func testConsumerSecondRunRefused() async throws { try await checkConsumerSecondRunRefused() }
+    func testConsumerGroupReachesProvider() async throws { try await checkConsumerGroupReachesProvider() }
+    func testConsumerRetriesEndInDeadLetter() async throws { try await checkConsumerRetriesEndInDeadLetter() }
+    func testConsumerConcurrencyLimit() async throws { try await checkConsumerConcurrencyLimit() }
 }

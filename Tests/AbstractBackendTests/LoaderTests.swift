@@ -35,12 +35,14 @@ final class LoaderTests: XCTestCase {
     }
 
     func testQueueBackendNamingAKnownButUnlinkedProviderNamesTheProduct() {
-        XCTAssertThrowsError(try selectProvider(providers: [InMemoryBackend.provider], environment: ["QUEUE_BACKEND": "redis"])) { error in
-            let error = error as! MessageQueueError
-            XCTAssertEqual(error.code, .unknownProvider)
-            XCTAssertTrue(error.message.contains("AbstractBackendRedis"), error.message)
-            XCTAssertTrue(error.message.contains("RedisBackend.provider"), error.message)
-            XCTAssertTrue(error.message.contains("linked: memory"), error.message)
+        for name in ["redis", "redis-streams"] {
+            XCTAssertThrowsError(try selectProvider(providers: [InMemoryBackend.provider], environment: ["QUEUE_BACKEND": name])) { error in
+                let error = error as! MessageQueueError
+                XCTAssertEqual(error.code, .unknownProvider)
+                XCTAssertTrue(error.message.contains("AbstractBackendRedis"), error.message)
+                XCTAssertTrue(error.message.contains("RedisBackend.provider"), error.message)
+                XCTAssertTrue(error.message.contains("linked: memory"), error.message)
+            }
         }
     }
 

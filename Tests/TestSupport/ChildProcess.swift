@@ -1,6 +1,5 @@
 import Foundation
 import Synchronization
-import XCTest
 
 #if canImport(Glibc)
 import Glibc
@@ -8,19 +7,27 @@ import Glibc
 import Darwin
 #endif
 
-/// One `abe-spool-worker` child process (Tests/SpoolWorker) that a test owns: spawned with
-/// `posix_spawn`, its standard output collected line by line, its standard input held open until
-/// ``closeInput()`` (which asks a `consume` worker to stop), killed at will, and always reaped.
+/// A helper executable of this package (such as `abe-spool-worker`) run as a child process that a
+/// test owns: spawned with `posix_spawn`, its standard output collected line by line, its
+/// standard input held open until ``closeInput()`` (which asks a consuming worker to stop), killed
+/// at will, and always reaped.
 ///
-/// Each worker has three threads of its own: two read its output and error pipes to the end, one
+/// Each child has three threads of its own: two read its output and error pipes to the end, one
 /// waits for it to exit (`waitpid`), so the child is reaped as soon as it dies and never becomes a
-/// zombie. ``terminate()`` (and `deinit`, as a last resort) kills and reaps a worker still running.
+/// zombie. ``terminate()`` (and `deinit`, as a last resort) kills and reaps a child still running.
 ///
-/// The worker writes each line with one `write(2)` and never buffers, so after a `SIGKILL` the
-/// lines read here are exactly the lines it printed.
-final class SpoolWorkerProcess: Sendable {
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
+/// The helpers write each line with one `write(2)` and never buffer, so after a `SIGKILL` the
+/// lines read here are exactly the lines the child printed.
+public final class ChildProcess: Sendable {
+    /// Why a child could not be found, started or waited for.
+    public struct Failure: Error, CustomStringConvertible {
+        /// What went wrong and how to fix it.
+        public let description: String
+
+        /// Creates a failure that says `description`.
+        public init(description: String) {
+            self.description = description
+        }
     }
 
     private struct State {
@@ -34,7 +41,7 @@ final class SpoolWorkerProcess: Sendable {
         var inputDescriptor: Int32 = -1
     }
 
-    /// The state the worker's threads share with the test; a class, so the threads can hold it.
+    /// The state the child's threads share with the test; a class, so the threads can hold it.
     private final class Shared: Sendable {
         let mutex = Mutex(State())
 
@@ -43,15 +50,26 @@ final class SpoolWorkerProcess: Sendable {
         }
     }
 
-    let pid: pid_t
-    let arguments: [String]
+    /// The child's process id.
+    public let pid: pid_t
+    /// The executable's name, as given to ``init(executable:arguments:environment:)``.
+    public let executable: String
+    /// The arguments after the executable's path.
+    public let arguments: [String]
     private let state = Shared()
 
-    /// The path of `abe-spool-worker` next to the test bundle, in the build products directory
-    /// (`.build/debug`, or whatever `--scratch-path` chose). `ABE_SPOOL_WORKER` overrides it.
-    static let executablePath: String? = {
+    /// The variable that overrides where `executable` is looked for: its name in upper case with
+    /// `-` as `_`, so `ABE_SPOOL_WORKER` for `abe-spool-worker`.
+    public static func overrideVariable(for executable: String) -> String {
+        executable.uppercased().replacingOccurrences(of: "-", with: "_")
+    }
+
+    /// The path of `executable` next to the test bundle, in the build products directory
+    /// (`.build/debug`, or whatever `--scratch-path` chose), or `nil` when it is not there. The
+    /// variable ``overrideVariable(for:)`` names overrides it with a path of its own.
+    public static func executablePath(_ executable: String) -> String? {
         let fileManager = FileManager.default
-        if let path = ProcessInfo.processInfo.environment["ABE_SPOOL_WORKER"], fileManager.isExecutableFile(atPath: path) {
+        if let path = ProcessInfo.processInfo.environment[overrideVariable(for: executable)], fileManager.isExecutableFile(atPath: path) {
             return path
         }
         var starts: [URL] = [Bundle.main.bundleURL]
@@ -63,19 +81,24 @@ final class SpoolWorkerProcess: Sendable {
             var directory = start.standardizedFileURL
             // From the products directory itself, or from inside an .xctest bundle (macOS).
             for _ in 0..<4 {
-                let candidate = directory.appendingPathComponent("abe-spool-worker").path
+                let candidate = directory.appendingPathComponent(executable).path
                 if fileManager.isExecutableFile(atPath: candidate) { return candidate }
                 directory.deleteLastPathComponent()
             }
         }
         return nil
-    }()
+    }
 
-    /// Starts `abe-spool-worker <arguments>`.
-    init(_ arguments: [String]) throws {
-        guard let path = Self.executablePath else {
-            throw Failure(description: "abe-spool-worker was not found next to the test bundle (\(Bundle.main.bundleURL.path)); build it with `swift build --build-tests` or set ABE_SPOOL_WORKER")
-        }
+    /// The error for an `executable` that ``executablePath(_:)`` does not find, saying how to fix it.
+    public static func notFound(_ executable: String) -> Failure {
+        Failure(description: "\(executable) was not found next to the test bundle (\(Bundle.main.bundleURL.path)); build it with `swift build --build-tests` or set \(overrideVariable(for: executable))")
+    }
+
+    /// Starts `executable <arguments>` with this process's environment plus `environment`
+    /// (whose values win).
+    public init(executable: String, arguments: [String], environment: [String: String] = [:]) throws {
+        guard let path = Self.executablePath(executable) else { throw Self.notFound(executable) }
+        self.executable = executable
         self.arguments = arguments
         let input = try Self.makePipe()
         let output = try Self.makePipe()
@@ -84,11 +107,9 @@ final class SpoolWorkerProcess: Sendable {
         #if canImport(Darwin)
         var actions: posix_spawn_file_actions_t?
         var attributes: posix_spawnattr_t?
-        let environment = _NSGetEnviron().pointee
         #else
         var actions = posix_spawn_file_actions_t()
         var attributes = posix_spawnattr_t()
-        let environment = environ
         #endif
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -99,6 +120,9 @@ final class SpoolWorkerProcess: Sendable {
 
         let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
+        let variables = ProcessInfo.processInfo.environment.merging(environment) { _, added in added }
+        let envp: [UnsafeMutablePointer<CChar>?] = variables.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { for pointer in envp { free(pointer) } }
         // A clean signal state: nothing blocked, SIGPIPE at its default whatever the test runner set.
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -113,7 +137,9 @@ final class SpoolWorkerProcess: Sendable {
 
         var pid = pid_t()
         let result = argv.withUnsafeBufferPointer { argvBuffer in
-            posix_spawn(&pid, path, &actions, &attributes, argvBuffer.baseAddress!, environment)
+            envp.withUnsafeBufferPointer { envpBuffer in
+                posix_spawn(&pid, path, &actions, &attributes, argvBuffer.baseAddress!, envpBuffer.baseAddress!)
+            }
         }
         // The child's ends belong to the child now.
         close(input.read)
@@ -171,13 +197,13 @@ final class SpoolWorkerProcess: Sendable {
             }
             state.withLock { $0.outputClosed = true }
         }
-        outputReader.name = "worker-\(pid)-stdout"
+        outputReader.name = "child-\(pid)-stdout"
         outputReader.start()
         let errorReader = Thread {
             Self.readAll(errors) { bytes in state.withLock { $0.errorText += bytes } }
             state.withLock { $0.errorClosed = true }
         }
-        errorReader.name = "worker-\(pid)-stderr"
+        errorReader.name = "child-\(pid)-stderr"
         errorReader.start()
         let reaper = Thread {
             var status: Int32 = 0
@@ -189,7 +215,7 @@ final class SpoolWorkerProcess: Sendable {
             }
             state.withLock { $0.status = status }
         }
-        reaper.name = "worker-\(pid)-wait"
+        reaper.name = "child-\(pid)-wait"
         reaper.start()
     }
 
@@ -210,29 +236,34 @@ final class SpoolWorkerProcess: Sendable {
 
     // MARK: Observing
 
-    /// Every complete line the worker printed so far.
-    var lines: [String] { state.withLock { $0.lines } }
+    /// Every complete line the child printed so far.
+    public var lines: [String] { state.withLock { $0.lines } }
 
-    /// What the worker wrote to standard error so far.
-    var errorText: String { state.withLock { String(decoding: $0.errorText, as: UTF8.self) } }
+    /// What the child wrote to standard error so far.
+    public var errorText: String { state.withLock { String(decoding: $0.errorText, as: UTF8.self) } }
 
-    /// Whether the worker has exited (and was reaped).
-    var hasExited: Bool { state.withLock { $0.status != nil } }
+    /// Whether the child has exited (and was reaped).
+    public var hasExited: Bool { state.withLock { $0.status != nil } }
 
-    /// How the worker ended: `exited(code)` or `signalled(number)`; `nil` while it runs.
-    var termination: Termination? {
+    /// How the child ended; `nil` while it runs.
+    public var termination: Termination? {
         guard let status = state.withLock({ $0.status }) else { return nil }
         if status == -1 { return .unknown }
         if status & 0x7f == 0 { return .exited((status >> 8) & 0xff) }
         return .signalled(status & 0x7f)
     }
 
-    enum Termination: Equatable, CustomStringConvertible {
+    /// How a child ended.
+    public enum Termination: Equatable, Sendable, CustomStringConvertible {
+        /// It exited with this code.
         case exited(Int32)
+        /// A signal with this number killed it.
         case signalled(Int32)
+        /// `waitpid` failed, so how it ended is not known.
         case unknown
 
-        var description: String {
+        /// How the child ended, in words: `exited with 0`, `killed by signal 9`.
+        public var description: String {
             switch self {
             case .exited(let code): return "exited with \(code)"
             case .signalled(let signal): return "killed by signal \(signal)"
@@ -242,17 +273,17 @@ final class SpoolWorkerProcess: Sendable {
     }
 
     /// A one-line summary for failure messages.
-    var summary: String {
+    public var summary: String {
         let lines = self.lines
         let tail = lines.suffix(3).joined(separator: " | ")
-        return "worker \(pid) [\(arguments.joined(separator: " "))]: \(termination.map(\.description) ?? "running"), "
+        return "\(executable) \(pid) [\(arguments.joined(separator: " "))]: \(termination.map(\.description) ?? "running"), "
             + "\(lines.count) lines (last: \(tail)); stderr: \(errorText.trimmingCharacters(in: .whitespacesAndNewlines))"
     }
 
     /// Waits until `condition` holds for the lines printed so far, or `timeout` passes, or the
-    /// worker has exited and printed everything without satisfying it. Returns whether it holds.
+    /// child has exited and printed everything without satisfying it. Returns whether it holds.
     @discardableResult
-    func waitUntil(timeout: Duration, _ condition: ([String]) -> Bool) async -> Bool {
+    public func waitUntil(timeout: Duration, _ condition: ([String]) -> Bool) async -> Bool {
         let deadline = ContinuousClock.now + timeout
         while true {
             let (lines, finished) = state.withLock { ($0.lines, $0.outputClosed && $0.status != nil) }
@@ -262,8 +293,8 @@ final class SpoolWorkerProcess: Sendable {
         }
     }
 
-    /// Waits (bounded) for the worker's `ready` line: the spool is open.
-    func waitUntilReady(timeout: Duration = .seconds(20)) async throws {
+    /// Waits (bounded) for the child's `ready` line.
+    public func waitUntilReady(timeout: Duration = .seconds(20)) async throws {
         guard await waitUntil(timeout: timeout, { $0.contains("ready") }) else {
             throw Failure(description: "no \"ready\" within \(timeout): \(summary)")
         }
@@ -271,8 +302,8 @@ final class SpoolWorkerProcess: Sendable {
 
     // MARK: Controlling
 
-    /// Closes the worker's standard input: a `consume` worker stops, closes its backend and exits.
-    func closeInput() {
+    /// Closes the child's standard input: a consuming worker stops, closes its backend and exits.
+    public func closeInput() {
         let descriptor = state.withLock { state -> Int32 in
             defer { state.inputDescriptor = -1 }
             return state.inputDescriptor
@@ -280,17 +311,17 @@ final class SpoolWorkerProcess: Sendable {
         if descriptor >= 0 { close(descriptor) }
     }
 
-    /// Sends `signal` to the worker unless it has already been reaped (its pid may be reused).
-    func kill(_ signal: Int32 = SIGKILL) {
+    /// Sends `signal` to the child unless it has already been reaped (its pid may be reused).
+    public func kill(_ signal: Int32 = SIGKILL) {
         state.withLock { state in
             if state.status == nil { _ = sendSignal(pid, signal) }
         }
     }
 
-    /// Waits until the worker has exited and its output is read to the end. Returns how it
+    /// Waits until the child has exited and its output is read to the end. Returns how it
     /// ended, or `nil` when it is still running after `timeout`.
     @discardableResult
-    func waitForExit(timeout: Duration = .seconds(20)) async -> Termination? {
+    public func waitForExit(timeout: Duration = .seconds(20)) async -> Termination? {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if state.withLock({ $0.status != nil && $0.outputClosed && $0.errorClosed }) { return termination }
@@ -299,17 +330,17 @@ final class SpoolWorkerProcess: Sendable {
         return nil
     }
 
-    /// Kills the worker unless it has exited, and waits for it to be reaped (bounded).
-    func terminate() async {
+    /// Kills the child unless it has exited, and waits for it to be reaped (bounded).
+    public func terminate() async {
         closeInput()
         kill(SIGKILL)
         await waitForExit(timeout: .seconds(10))
     }
 
-    /// Asks a `consume` worker to stop by closing its standard input; kills it when it has not
+    /// Asks a consuming worker to stop by closing its standard input; kills it when it has not
     /// exited within `timeout`. Returns how it ended.
     @discardableResult
-    func stop(timeout: Duration = .seconds(10)) async -> Termination? {
+    public func stop(timeout: Duration = .seconds(10)) async -> Termination? {
         closeInput()
         if let termination = await waitForExit(timeout: timeout) { return termination }
         await terminate()
@@ -317,93 +348,7 @@ final class SpoolWorkerProcess: Sendable {
     }
 }
 
-/// `kill(2)`, under a name that the worker's own `kill(_:)` does not shadow.
+/// `kill(2)`, under a name that the child's own `kill(_:)` does not shadow.
 private func sendSignal(_ pid: pid_t, _ signal: Int32) -> Int32 {
     kill(pid, signal)
-}
-
-/// What the multi-process and crash tests share: a fresh spool directory per test, workers
-/// started through ``startWorker(_:)`` and killed and reaped in `tearDown` whatever happened,
-/// and the parsing of the workers' lines.
-class SpoolWorkerTestCase: XCTestCase {
-    private final class Workers: Sendable {
-        let list = Mutex<[SpoolWorkerProcess]>([])
-    }
-
-    private let workers = Workers()
-    /// The spool root of this test (not created: the backend and the workers create it, 0700).
-    private(set) var spoolDirectory = ""
-    private var parentDirectory = ""
-
-    override func setUpWithError() throws {
-        try super.setUpWithError()
-        guard SpoolWorkerProcess.executablePath != nil else {
-            throw SpoolWorkerProcess.Failure(description: "abe-spool-worker was not found next to the test bundle (\(Bundle.main.bundleURL.path)); build it with `swift build --build-tests` or set ABE_SPOOL_WORKER")
-        }
-        parentDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("abe-spool-mp-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: parentDirectory, withIntermediateDirectories: true)
-        spoolDirectory = parentDirectory + "/spool"
-    }
-
-    override func tearDown() async throws {
-        let all = workers.list.withLock { list -> [SpoolWorkerProcess] in
-            defer { list.removeAll() }
-            return list
-        }
-        for worker in all { await worker.terminate() }
-        for worker in all where !worker.hasExited {
-            XCTFail("could not reap \(worker.summary)")
-        }
-        try? FileManager.default.removeItem(atPath: parentDirectory)
-        try await super.tearDown()
-    }
-
-    /// Starts `abe-spool-worker <arguments>`; `tearDown` kills and reaps it if it still runs.
-    func startWorker(_ arguments: [String]) throws -> SpoolWorkerProcess {
-        let worker = try SpoolWorkerProcess(arguments)
-        workers.list.withLock { $0.append(worker) }
-        return worker
-    }
-
-    /// The directory of `key` under the spool (keys made of `[A-Za-z0-9_-]` keep their name).
-    func keyDirectory(_ key: String) -> String {
-        spoolDirectory + "/keys/" + key
-    }
-
-    /// `got <n> <deliveryCount> <id>` lines as (n, deliveryCount, id).
-    static func deliveries(_ lines: [String]) -> [(n: Int, count: Int, id: String)] {
-        lines.compactMap { line in
-            let fields = line.split(separator: " ")
-            guard fields.count == 4, fields[0] == "got", let n = Int(fields[1]), let count = Int(fields[2]) else { return nil }
-            return (n, count, String(fields[3]))
-        }
-    }
-
-    /// The numbers of `acked <n>` lines.
-    static func acked(_ lines: [String]) -> [Int] {
-        lines.compactMap { line in
-            let fields = line.split(separator: " ")
-            guard fields.count == 2, fields[0] == "acked" else { return nil }
-            return Int(fields[1])
-        }
-    }
-
-    /// Lines a worker should never print: `bad …` (a message without an integer `n`).
-    static func badLines(_ lines: [String]) -> [String] {
-        lines.filter { $0.hasPrefix("bad ") }
-    }
-
-    /// `numbers` as a short text of ranges, for failure messages: `3-7, 12, 40-41`.
-    static func describe(_ numbers: some Sequence<Int>, limit: Int = 30) -> String {
-        let sorted = Array(Set(numbers)).sorted()
-        var parts: [String] = []
-        var index = 0
-        while index < sorted.count, parts.count < limit {
-            var end = index
-            while end + 1 < sorted.count, sorted[end + 1] == sorted[end] + 1 { end += 1 }
-            parts.append(end == index ? "\(sorted[index])" : "\(sorted[index])-\(sorted[end])")
-            index = end + 1
-        }
-        return parts.joined(separator: ", ") + (index < sorted.count ? ", …" : "") + " (\(sorted.count) in all)"
-    }
 }
