@@ -60,14 +60,19 @@ public struct TemplateBackend: MessageQueueBackend {
     /// and ``MessageQueueError/Code/closed`` after ``close()``.
     nonisolated(nonsending) public func publish(_ payload: MessageQueuePayload, to key: MessageQueueKey) async throws {
         try payload.validate()
+        let publishing = log.metrics.publishing(to: key)
+        let started = publishing.start()
         try await log.append([(key, payload)])
+        publishing.published(startedAt: started)
     }
 
     /// Publishes the whole batch at once, or nothing: every payload is validated first, and one
     /// call to the actor appends them all.
     nonisolated(nonsending) public func publish(_ batch: [(key: MessageQueueKey, payload: MessageQueuePayload)]) async throws {
         for item in batch { try item.payload.validate() }
+        let started = ContinuousClock.now
         try await log.append(batch)
+        for item in batch { log.metrics.publishing(to: item.key).published(startedAt: started) }
     }
 
     /// Consumes every key except dead-letter keys, as a member of `group` or of the default group.

@@ -63,6 +63,8 @@ actor TemplateLog {
     private var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
     private var nextWaiter: UInt64 = 0
     private var isClosed = false
+    /// The counters and timers every provider records, under the documented names.
+    nonisolated let metrics = MessageQueueMetrics(provider: TemplateBackend.providerName)
 
     init(configuration: TemplateBackend.Configuration, logger: Logger) {
         self.configuration = configuration
@@ -163,6 +165,7 @@ actor TemplateLog {
         logs[key]!.groups[group] = progress
         let entry = logs[key]!.entries[sequence]!
         let deliveries = progress.pending[sequence]!.deliveries
+        metrics.delivery(of: key, in: group).delivered(deliveryCount: deliveries)
         if deliveries >= configuration.maxDeliveries {
             // When the last allowed delivery times out, nobody may be reading this key to notice:
             // dead-letter it then all the same.
@@ -234,6 +237,7 @@ actor TemplateLog {
     func acknowledge(_ sequence: UInt64, of key: MessageQueueKey, in group: ConsumerGroup) throws(MessageQueueError) {
         guard !isClosed else { throw MessageQueueError.closed(TemplateBackend.providerName) }
         guard logs[key]?.groups[group]?.pending.removeValue(forKey: sequence) != nil else { return }
+        metrics.delivery(of: key, in: group).acknowledged()
         trim(key)
     }
 
@@ -252,6 +256,7 @@ actor TemplateLog {
         guard var pending = logs[key]?.groups[group]?.pending[sequence], pending.isHeld, pending.deliveries == deliveries else {
             return
         }
+        metrics.delivery(of: key, in: group).rejected()
         pending.lastError = reason ?? pending.lastError
         pending.isHeld = false
         pending.visibleAt = ContinuousClock.now + max(retryAfter, .zero)
@@ -279,6 +284,7 @@ actor TemplateLog {
             payload: entry.payload
         )
         appendEntry(letter.envelope, to: key.deadLetterKey)
+        metrics.delivery(of: key, in: group).deadLettered()
         logger.warning(
             "message moved to the dead-letter key",
             metadata: [
