@@ -4,7 +4,7 @@ import Logging
 
 /// The files one consuming iterator works on — each key's ``SegmentReader`` and the group's
 /// ``GroupJournal`` — and the blocking operations on them. Used only on the iterator's
-/// ``SpoolThread``.
+/// ``OwnedThread``.
 final class ConsumerFiles: @unchecked Sendable {
     /// A message claimed for delivery, or for the dead letter.
     struct Claimed: Sendable {

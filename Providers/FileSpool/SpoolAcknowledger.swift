@@ -6,12 +6,19 @@ import Foundation
 final class SpoolAcknowledger: MessageAcknowledger {
     private let backend: FileSpoolBackend
     private let files: ConsumerFiles
-    private let thread: SpoolThread
+    private let thread: OwnedThread
 
-    init(backend: FileSpoolBackend, files: ConsumerFiles, thread: SpoolThread) {
+    init(backend: FileSpoolBackend, files: ConsumerFiles, thread: OwnedThread) {
         self.backend = backend
         self.files = files
         self.thread = thread
+    }
+
+    /// The iterator and every message it handed out are gone: nothing can use the group's files
+    /// any more. Stopping the thread earlier would make a late `ack` run on the caller's thread,
+    /// at the same time as the thread's last jobs, on files that are not safe to share.
+    deinit {
+        thread.stop()
     }
 
     /// Appends `acknowledged` to the group's journal; returns once it is written.

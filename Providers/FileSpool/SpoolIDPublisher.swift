@@ -9,7 +9,7 @@ import AbstractBackend
 /// synced before ``publish(_:)`` returns.
 package final class SpoolIDPublisher: Sendable {
     private let backend: FileSpoolBackend
-    private let thread = SpoolThread(name: "abe-spool-ids")
+    private let thread = OwnedThread(name: "abe-spool-ids")
     /// Each key's log, opened once (opening scans the newest segment). Used only on `thread`.
     private nonisolated(unsafe) var logs: [MessageQueueKey: SegmentLog] = [:]
 

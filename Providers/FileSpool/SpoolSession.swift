@@ -7,7 +7,7 @@ import Synchronization
 /// them out, and gives back what it fetched and did not hand out when it stops.
 ///
 /// The iteration state belongs to the iterating task; file work runs on the iterator's own
-/// ``SpoolThread``. Messages point at its ``SpoolAcknowledger``, not at the session, so buffered
+/// ``OwnedThread``. Messages point at its ``SpoolAcknowledger``, not at the session, so buffered
 /// messages do not keep an abandoned iterator alive.
 final class SpoolSession: @unchecked Sendable {
     /// How long an idle consumer waits between looks at the files, for messages other processes
@@ -18,7 +18,7 @@ final class SpoolSession: @unchecked Sendable {
     private let backend: FileSpoolBackend
     private let group: ConsumerGroup
     private let explicitKeys: [MessageQueueKey]?
-    private let thread: SpoolThread
+    private let thread: OwnedThread
     private let files: ConsumerFiles
     private let acknowledger: SpoolAcknowledger
     private var keys: [MessageQueueKey] = []
@@ -35,7 +35,7 @@ final class SpoolSession: @unchecked Sendable {
         self.group = group
         self.explicitKeys = keys.map { Array(Set($0)).sorted() }
         self.keys = explicitKeys ?? []
-        thread = SpoolThread(name: "abe-spool-consumer")
+        thread = OwnedThread(name: "abe-spool-consumer")
         // Unique across the processes sharing the spool: the pid, and a counter within it.
         let owner = UInt64(UInt32(bitPattern: ProcessInfo.processInfo.processIdentifier)) << 32 | Self.serial.add(1, ordering: .relaxed).newValue
         files = ConsumerFiles(configuration: backend.configuration, directories: backend.directories, group: group, owner: owner, counters: backend.counters, logger: backend.logger)
@@ -43,10 +43,7 @@ final class SpoolSession: @unchecked Sendable {
     }
 
     deinit {
-        if !finished {
-            returnUndelivered()
-            thread.stop()
-        }
+        if !finished { returnUndelivered() }
     }
 
     /// The next buffered message, if any and the task is not cancelled.
@@ -137,12 +134,12 @@ final class SpoolSession: @unchecked Sendable {
         }
     }
 
-    /// Gives back the buffered messages and stops the thread once that is written.
+    /// Gives back the buffered messages. The thread lives on while messages handed out can still
+    /// be acknowledged: ``SpoolAcknowledger`` stops it when the last of them is gone.
     private func finish() {
         guard !finished else { return }
         finished = true
         returnUndelivered()
-        thread.stop()
     }
 
     /// `returned` events for every message fetched and not handed out: due again at once for

@@ -11,7 +11,7 @@ extension FileSpoolBackend: MessageQueueInspecting {
     nonisolated(nonsending) public func statistics(keys: [MessageQueueKey]?) async throws -> [KeyStatistics] {
         guard !isClosed else { throw MessageQueueError.closed(Self.providerName) }
         let reader = SpoolStatisticsReader(directories: directories, counters: counters, logger: logger)
-        let thread = SpoolThread(name: "abe-spool-stats")
+        let thread = OwnedThread(name: "abe-spool-stats")
         defer { thread.stop() }
         return try await thread.run { () throws(MessageQueueError) in try reader.statistics(keys: keys) }
     }

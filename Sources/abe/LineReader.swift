@@ -1,10 +1,12 @@
+import AbstractBackend
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
 
-/// Standard input as numbered lines, read in chunks on a ``BlockingThread``: a `read` waits for
+/// Standard input as numbered lines, read in chunks on an ``OwnedThread``: a `read` waits for
 /// the writer, which may take forever (`tail -f | abe publish …`), and must not hold a thread of
 /// Swift's cooperative pool.
 struct LineReader {
@@ -14,7 +16,7 @@ struct LineReader {
         let bytes: ArraySlice<UInt8>
     }
 
-    private let thread = BlockingThread(name: "abe-stdin")
+    private let thread = OwnedThread(name: "abe-stdin")
     private var pending: [UInt8] = []
     private var nextNumber = 1
     private var ended = false

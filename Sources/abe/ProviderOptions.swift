@@ -67,7 +67,7 @@ struct ProviderOptions: ParsableArguments {
         // The loader's warnings (the in-memory fallback, a deprecated provider) are for the user.
         logger.logLevel = .warning
         let environment = self.environment
-        let thread = BlockingThread(name: "abe-open")
+        let thread = OwnedThread(name: "abe-open")
         defer { thread.stop() }
         return try await thread.run { [logger] in
             Result { try loadBackend(providers: Providers.linked, environment: environment, logger: logger) }

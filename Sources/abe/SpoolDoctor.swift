@@ -9,12 +9,12 @@ import Darwin
 
 /// The live checks of `abe doctor` for the file spool: the root as the provider checks it, a test
 /// write, free disk space and what the fsync policy means. File-system calls run on a
-/// ``BlockingThread``.
+/// ``OwnedThread``.
 enum SpoolDoctor {
     static func check(_ environment: [String: String], output: inout DoctorOutput) async throws {
         let configuration = try await output.checked("configuration") { try FileSpoolConfiguration(environment: environment) }
         output.ok("configuration: \(configuration)")
-        let thread = BlockingThread(name: "abe-doctor")
+        let thread = OwnedThread(name: "abe-doctor")
         defer { thread.stop() }
         let root = configuration.directory
         let parent = Self.parent(of: root)

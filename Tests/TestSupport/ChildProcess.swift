@@ -82,7 +82,12 @@ public final class ChildProcess: Sendable {
             // From the products directory itself, or from inside an .xctest bundle (macOS).
             for _ in 0..<4 {
                 let candidate = directory.appendingPathComponent(executable).path
-                if fileManager.isExecutableFile(atPath: candidate) { return candidate }
+                // Directories are "executable" too; a build folder may hold one of that name.
+                var isDirectory: ObjCBool = false
+                if fileManager.fileExists(atPath: candidate, isDirectory: &isDirectory), !isDirectory.boolValue,
+                   fileManager.isExecutableFile(atPath: candidate) {
+                    return candidate
+                }
                 directory.deleteLastPathComponent()
             }
         }

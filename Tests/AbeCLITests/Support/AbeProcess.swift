@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// How one run of the built `abe` ended: its exit status and everything it wrote.
@@ -42,32 +43,8 @@ struct AbeRun {
 /// environment, like a user in a shell would.
 enum AbeProcess {
     /// `abe` next to the test bundle, in the build products directory (`.build/debug`, or
-    /// whatever `--scratch-path` chose). `ABE_EXECUTABLE` overrides it.
-    static let executablePath: String? = {
-        let fileManager = FileManager.default
-        if let path = ProcessInfo.processInfo.environment["ABE_EXECUTABLE"], fileManager.isExecutableFile(atPath: path) {
-            return path
-        }
-        var starts: [URL] = [Bundle.main.bundleURL]
-        if let first = CommandLine.arguments.first {
-            starts.append(URL(fileURLWithPath: first).resolvingSymlinksInPath().deletingLastPathComponent())
-        }
-        starts += Bundle.allBundles.map(\.bundleURL).filter { $0.pathExtension == "xctest" }
-        for start in starts {
-            var directory = start.standardizedFileURL
-            // From the products directory itself, or from inside an .xctest bundle (macOS).
-            for _ in 0..<4 {
-                let candidate = directory.appendingPathComponent("abe").path
-                var isDirectory: ObjCBool = false
-                if fileManager.fileExists(atPath: candidate, isDirectory: &isDirectory), !isDirectory.boolValue,
-                   fileManager.isExecutableFile(atPath: candidate) {
-                    return candidate
-                }
-                directory.deleteLastPathComponent()
-            }
-        }
-        return nil
-    }()
+    /// whatever `--scratch-path` chose). `ABE` overrides it.
+    static let executablePath = ChildProcess.executablePath("abe")
 
     /// The variables that choose or configure a provider: removed from the test runner's
     /// environment, so that only what a test sets reaches `abe`.
@@ -88,7 +65,7 @@ enum AbeProcess {
         workingDirectory: String
     ) throws -> AbeRun {
         guard let executable = executablePath else {
-            throw XCTSkip("the abe executable was not found next to the test bundle (\(Bundle.main.bundleURL.path)); build it with `swift build --build-tests` or set ABE_EXECUTABLE")
+            throw ChildProcess.notFound("abe")
         }
         let files = FileManager.default
         let scratch = workingDirectory + "/.abe-run-\(UUID().uuidString)"

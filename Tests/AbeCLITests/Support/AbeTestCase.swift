@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// What the CLI tests share: a fresh working directory per test (removed afterwards), the
@@ -15,7 +16,7 @@ class AbeTestCase: XCTestCase {
     override func setUpWithError() throws {
         try super.setUpWithError()
         guard AbeProcess.executablePath != nil else {
-            throw XCTSkip("the abe executable was not found next to the test bundle; build it with `swift build --build-tests` or set ABE_EXECUTABLE")
+            throw ChildProcess.notFound("abe")
         }
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("abe-cli-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

@@ -1,9 +1,10 @@
 import Foundation
 import Synchronization
 
-/// A thread the spool owns, running blocking work (file I/O, `flock` waits, `fdatasync`) one job
-/// at a time, so that Swift's cooperative pool never blocks on the disk or on another process.
-final class SpoolThread: Sendable {
+/// A thread of one's own, running blocking work (file I/O, `flock` waits, `fdatasync`, reading
+/// standard input) one job at a time, in order, so that Swift's cooperative pool never blocks on
+/// the disk, a pipe or another process. Shared by the file spool and the `abe` tool.
+package final class OwnedThread: Sendable {
     private struct State {
         var jobs: [@Sendable () -> Void] = []
         var stopped = false
@@ -12,14 +13,14 @@ final class SpoolThread: Sendable {
     private let state = Mutex(State())
     private let wakeup = NSCondition()
 
-    init(name: String) {
+    package init(name: String) {
         let thread = Thread { [self] in loop() }
         thread.name = name
         thread.start()
     }
 
     /// Runs `body` on the thread and returns its result.
-    func run<Result: Sendable, Failure: Error>(_ body: @escaping @Sendable () throws(Failure) -> Result) async throws(Failure) -> Result {
+    package func run<Result: Sendable, Failure: Error>(_ body: @escaping @Sendable () throws(Failure) -> Result) async throws(Failure) -> Result {
         let outcome = await withUnsafeContinuation { (continuation: UnsafeContinuation<Swift.Result<Result, Failure>, Never>) in
             submit {
                 do throws(Failure) {
@@ -34,7 +35,7 @@ final class SpoolThread: Sendable {
 
     /// Queues `job`; after ``stop()`` it runs at once on the caller's thread instead, so a late
     /// caller is never left waiting.
-    func submit(_ job: @escaping @Sendable () -> Void) {
+    package func submit(_ job: @escaping @Sendable () -> Void) {
         let accepted = state.withLock { state -> Bool in
             guard !state.stopped else { return false }
             state.jobs.append(job)
@@ -48,7 +49,7 @@ final class SpoolThread: Sendable {
     }
 
     /// Ends the thread once the jobs queued so far have run.
-    func stop() {
+    package func stop() {
         state.withLock { $0.stopped = true }
         signal()
     }
