@@ -101,6 +101,14 @@ let package = Package(
             ],
             path: "Tests/ConsumerWorker"
         ),
+        .executableTarget(
+            name: "abe-chaos",
+            dependencies: [
+                "AbstractBackend", "AbstractBackendFileSpool", "AbstractBackendRedis", "CHiredis", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/Chaos"
+        ),
         .target(
             name: "TestSupport",
             dependencies: [.product(name: "Logging", package: "swift-log")],
@@ -149,7 +157,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AbeCLITests",
-            dependencies: ["abe", "AbstractBackend", "AbstractBackendInMemory"]
+            dependencies: ["abe", "AbstractBackend", "AbstractBackendInMemory", "TestSupport"]
         ),
         .testTarget(
             name: "ConsumerKillTests",
