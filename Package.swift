@@ -87,7 +87,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "abe-spool-worker",
-            dependencies: ["AbstractBackend", "AbstractBackendFileSpool"],
+            dependencies: ["AbstractBackend", "AbstractBackendFileSpool", "TestSupport"],
             path: "Tests/SpoolWorker"
         ),
         .executableTarget(
@@ -97,6 +97,7 @@ let package = Package(
                 "AbstractBackendInMemory",
                 "AbstractBackendFileSpool",
                 "AbstractBackendRedis",
+                "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/ConsumerWorker"
@@ -111,7 +112,7 @@ let package = Package(
         ),
         .target(
             name: "TestSupport",
-            dependencies: [.product(name: "Logging", package: "swift-log")],
+            dependencies: ["AbstractBackend", .product(name: "Logging", package: "swift-log")],
             path: "Tests/TestSupport"
         ),
         .testTarget(

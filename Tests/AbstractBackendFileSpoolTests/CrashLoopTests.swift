@@ -107,7 +107,7 @@ final class CrashLoopTests: SpoolWorkerTestCase {
             byIteration[iteration].append(n)
         }
         let twice = counts.filter { $0.value > 1 }.keys
-        XCTAssertTrue(twice.isEmpty, "present more than once: \(Self.describe(twice))")
+        XCTAssertTrue(twice.isEmpty, "present more than once: \(describeRanges(twice))")
         XCTAssertEqual(received.count, Set(received.map(\.id)).count, "a message id was delivered twice")
 
         var acknowledgedTotal = 0
@@ -118,7 +118,7 @@ final class CrashLoopTests: SpoolWorkerTestCase {
             let first = iteration * Self.stride
             acknowledgedTotal += acked.count
             let lost = Set(acked).subtracting(present)
-            XCTAssertTrue(lost.isEmpty, "iteration \(iteration): acknowledged publishes missing after the crash: \(Self.describe(lost))")
+            XCTAssertTrue(lost.isEmpty, "iteration \(iteration): acknowledged publishes missing after the crash: \(describeRanges(lost))")
             // Publishes are sequential: what is present is a prefix of the range, the
             // acknowledged ones plus at most the one in flight when the kill landed.
             XCTAssertEqual(present, Set(first..<(first + present.count)), "iteration \(iteration): the present publishes are not a prefix")
@@ -147,7 +147,7 @@ final class CrashLoopTests: SpoolWorkerTestCase {
         let liveEnd = await live.stop()
         XCTAssertEqual(liveEnd, .exited(0), live.summary)
         let liveGot = Self.deliveries(live.lines)
-        XCTAssertTrue(liveComplete, "the live consumer is missing \(Self.describe(expectedLive.subtracting(liveGot.map(\.n))))")
+        XCTAssertTrue(liveComplete, "the live consumer is missing \(describeRanges(expectedLive.subtracting(liveGot.map(\.n))))")
         XCTAssertEqual(Set(liveGot.map(\.n)), expectedLive, "the live consumer's messages differ from what the log holds")
         XCTAssertEqual(liveGot.count, Set(liveGot.map(\.n)).count, "the live consumer got a message twice")
         XCTAssertEqual(Self.badLines(live.lines), [], "the live consumer was handed garbled payloads")

@@ -44,10 +44,10 @@ final class MultiProcessTests: SpoolWorkerTestCase {
         let perConsumer = consumers.map { Self.deliveries($0.lines) }
         let all = perConsumer.flatMap { $0 }
         let union = Set(all.map(\.n))
-        XCTAssertTrue(complete, "not everything was delivered within \(deadline); missing: \(Self.describe(everything.subtracting(union)))")
-        XCTAssertEqual(union, everything, "missing: \(Self.describe(everything.subtracting(union)))")
+        XCTAssertTrue(complete, "not everything was delivered within \(deadline); missing: \(describeRanges(everything.subtracting(union)))")
+        XCTAssertEqual(union, everything, "missing: \(describeRanges(everything.subtracting(union)))")
         let duplicates = Self.duplicates(all.map(\.n))
-        XCTAssertTrue(duplicates.isEmpty, "delivered twice although no consumer was killed: \(Self.describe(duplicates))")
+        XCTAssertTrue(duplicates.isEmpty, "delivered twice although no consumer was killed: \(describeRanges(duplicates))")
         XCTAssertEqual(all.filter { $0.count != 1 }.count, 0, "redeliveries although every message was acknowledged in time")
         // Both publishers drew from one sequence: the ids are exactly 1...2000.
         XCTAssertEqual(Set(all.compactMap { Int($0.id) }), Set(1...2000), "message ids are not one gapless sequence")
@@ -91,11 +91,11 @@ final class MultiProcessTests: SpoolWorkerTestCase {
         let survivorGot = survivors.flatMap { Self.deliveries($0.lines) }
         let all = victimGot + survivorGot
         let union = Set(all.map(\.n))
-        XCTAssertTrue(complete, "not everything was delivered within \(deadline); missing: \(Self.describe(everything.subtracting(union)))")
-        XCTAssertEqual(union, everything, "missing: \(Self.describe(everything.subtracting(union)))")
+        XCTAssertTrue(complete, "not everything was delivered within \(deadline); missing: \(describeRanges(everything.subtracting(union)))")
+        XCTAssertEqual(union, everything, "missing: \(describeRanges(everything.subtracting(union)))")
         let duplicates = Self.duplicates(all.map(\.n))
         let unexplained = duplicates.subtracting(victimNumbers)
-        XCTAssertTrue(unexplained.isEmpty, "delivered twice but never printed by the killed consumer: \(Self.describe(unexplained))")
+        XCTAssertTrue(unexplained.isEmpty, "delivered twice but never printed by the killed consumer: \(describeRanges(unexplained))")
         // What a survivor got of a message the victim had printed came after the victim's
         // delivery timed out or the victim died: a redelivery.
         let survivorCopies = survivorGot.filter { victimNumbers.contains($0.n) }
@@ -107,8 +107,8 @@ final class MultiProcessTests: SpoolWorkerTestCase {
         for worker in survivors + [victim] {
             XCTAssertEqual(Self.badLines(worker.lines), [], worker.summary)
         }
-        print("MultiProcessTests: the killed consumer printed \(Self.describe(victimNumbers)); duplicates: \(Self.describe(duplicates)); "
-            + "survivor redeliveries (deliveryCount ≥ 2): \(Self.describe(redelivered.map(\.n)))")
+        print("MultiProcessTests: the killed consumer printed \(describeRanges(victimNumbers)); duplicates: \(describeRanges(duplicates)); "
+            + "survivor redeliveries (deliveryCount ≥ 2): \(describeRanges(redelivered.map(\.n)))")
     }
 
     /// Fan-out across processes: two groups, each in its own process, consume while a third
@@ -135,9 +135,9 @@ final class MultiProcessTests: SpoolWorkerTestCase {
         for (name, consumer, complete) in [("audit", audit, auditComplete), ("billing", billing, billingComplete)] {
             let got = Self.deliveries(consumer.lines)
             let union = Set(got.map(\.n))
-            XCTAssertTrue(complete, "group \(name) did not receive everything within \(deadline); missing: \(Self.describe(everything.subtracting(union)))")
-            XCTAssertEqual(union, everything, "group \(name) is missing \(Self.describe(everything.subtracting(union)))")
-            XCTAssertEqual(got.count, 1000, "group \(name) received duplicates: \(Self.describe(Self.duplicates(got.map(\.n))))")
+            XCTAssertTrue(complete, "group \(name) did not receive everything within \(deadline); missing: \(describeRanges(everything.subtracting(union)))")
+            XCTAssertEqual(union, everything, "group \(name) is missing \(describeRanges(everything.subtracting(union)))")
+            XCTAssertEqual(got.count, 1000, "group \(name) received duplicates: \(describeRanges(Self.duplicates(got.map(\.n))))")
             // Consumed as published, by one member: in publishing order.
             XCTAssertEqual(got.map(\.n), Array(0..<1000), "group \(name) did not receive the messages in order")
             XCTAssertEqual(Self.badLines(consumer.lines), [], consumer.summary)

@@ -115,7 +115,7 @@ final class ConsumerKillTests: XCTestCase {
         )
         workers.list.withLock { $0.append(worker) }
         let midRound = await worker.waitUntil(timeout: Self.deadline) { lines in
-            let log = WorkerLog(lines)
+            let log = WorkerLines(lines)
             return log.handled.count >= Self.workerConcurrency && !log.running.isEmpty
         }
         worker.kill(SIGKILL)
@@ -123,7 +123,7 @@ final class ConsumerKillTests: XCTestCase {
         XCTAssertTrue(midRound, "the worker never had a finished round and a running handler at once: \(worker.summary)")
         let end = await worker.waitForExit(timeout: Self.deadline)
         XCTAssertEqual(end, .signalled(SIGKILL), worker.summary)
-        let killed = WorkerLog(worker.lines)
+        let killed = WorkerLines(worker.lines)
         XCTAssertFalse(killed.running.isEmpty, "no handler was running when the kill landed: \(worker.summary)")
         XCTAssertEqual(killed.bad, [], "the worker got messages without a number")
 
@@ -148,55 +148,28 @@ final class ConsumerKillTests: XCTestCase {
 
         let deliveries = processed.deliveries
         let numbers = Set(deliveries.map(\.n))
-        XCTAssertTrue(complete, "not everything unfinished was processed within \(Self.deadline); missing: \(describe(mustProcess.subtracting(numbers)))")
-        XCTAssertEqual(numbers.union(killed.handled), everything, "lost: \(describe(everything.subtracting(numbers.union(killed.handled))))")
+        XCTAssertTrue(complete, "not everything unfinished was processed within \(Self.deadline); missing: \(describeRanges(mustProcess.subtracting(numbers)))")
+        XCTAssertEqual(numbers.union(killed.handled), everything, "lost: \(describeRanges(everything.subtracting(numbers.union(killed.handled))))")
         XCTAssertEqual(processed.bad, [], "the second consumer got messages without a number")
         let twice = duplicates(deliveries.map(\.n))
-        XCTAssertTrue(twice.isEmpty, "the second consumer processed \(describe(twice)) more than once, although nothing killed it")
+        XCTAssertTrue(twice.isEmpty, "the second consumer processed \(describeRanges(twice)) more than once, although nothing killed it")
         // Every message the killed worker had started was delivered to it: here it is a redelivery.
         let firstDeliveriesOfStarted = deliveries.filter { killed.started.contains($0.n) && $0.deliveryCount < 2 }
         XCTAssertEqual(firstDeliveriesOfStarted.map(\.n), [], "messages the killed worker had started came back with deliveryCount 1")
-        XCTAssertTrue(killed.running.isSubset(of: numbers), "in-flight messages of the killed worker not processed: \(describe(killed.running.subtracting(numbers)))")
+        XCTAssertTrue(killed.running.isSubset(of: numbers), "in-flight messages of the killed worker not processed: \(describeRanges(killed.running.subtracting(numbers)))")
 
         let againAfterHandled = numbers.intersection(killed.handled)
         let workerRedeliveries = killed.starts.filter { $0.deliveryCount > 1 }.map(\.n)
         print(
-            "ConsumerKillTests[\(provider)]: killed worker started \(describe(killed.started)), handled \(describe(killed.handled)), "
-                + "running at the kill \(describe(killed.running)); second consumer processed \(deliveries.count) "
+            "ConsumerKillTests[\(provider)]: killed worker started \(describeRanges(killed.started)), handled \(describeRanges(killed.handled)), "
+                + "running at the kill \(describeRanges(killed.running)); second consumer processed \(deliveries.count) "
                 + "(by deliveryCount: \(Dictionary(grouping: deliveries, by: \.deliveryCount).sorted { $0.key < $1.key }.map { "\($0.key): \($0.value.count)" }.joined(separator: ", "))); "
-                + "handled by the killed worker and processed again (kill before the acknowledgement): \(describe(againAfterHandled)); "
-                + "redelivered to the worker itself before the kill: \(describe(workerRedeliveries))"
+                + "handled by the killed worker and processed again (kill before the acknowledgement): \(describeRanges(againAfterHandled)); "
+                + "redelivered to the worker itself before the kill: \(describeRanges(workerRedeliveries))"
         )
     }
 
     // MARK: Helpers
-
-    /// What `abe-consumer-worker` printed: `start <n> <deliveryCount>`, `handled <n>`, `bad <id>`.
-    private struct WorkerLog {
-        var starts: [(n: Int, deliveryCount: Int)] = []
-        var handled = Set<Int>()
-        var bad: [String] = []
-
-        init(_ lines: [String]) {
-            for line in lines {
-                let fields = line.split(separator: " ")
-                switch (fields.first, fields.count) {
-                case ("start", 3):
-                    if let n = Int(fields[1]), let count = Int(fields[2]) { starts.append((n, count)) }
-                case ("handled", 2):
-                    if let n = Int(fields[1]) { handled.insert(n) }
-                case ("bad", _):
-                    bad.append(line)
-                default:
-                    break
-                }
-            }
-        }
-
-        var started: Set<Int> { Set(starts.map(\.n)) }
-        /// Started, and not finished when the output ended.
-        var running: Set<Int> { started.subtracting(handled) }
-    }
 
     /// What the in-process consumer's handler received.
     private final class Processed: Sendable {
@@ -255,20 +228,5 @@ final class ConsumerKillTests: XCTestCase {
         var twice = Set<Int>()
         for n in numbers where !seen.insert(n).inserted { twice.insert(n) }
         return twice
-    }
-
-    /// `numbers` as a short text of ranges, for messages: `3-7, 12 (6 in all)`.
-    private func describe(_ numbers: some Sequence<Int>) -> String {
-        let sorted = Array(Set(numbers)).sorted()
-        guard !sorted.isEmpty else { return "none" }
-        var parts: [String] = []
-        var index = 0
-        while index < sorted.count {
-            var end = index
-            while end + 1 < sorted.count, sorted[end + 1] == sorted[end] + 1 { end += 1 }
-            parts.append(end == index ? "\(sorted[index])" : "\(sorted[index])-\(sorted[end])")
-            index = end + 1
-        }
-        return parts.joined(separator: ", ") + " (\(sorted.count) in all)"
     }
 }

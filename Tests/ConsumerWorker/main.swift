@@ -29,6 +29,7 @@ import AbstractBackendInMemory
 import AbstractBackendRedis
 import Foundation
 import Logging
+import TestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -38,42 +39,11 @@ import Darwin
 
 let usage = "usage: abe-consumer-worker <key> <group> [--concurrency N] [--hold-ms N]"
     + " | abe-consumer-worker publish <key> <first> <count> [--rate N]"
+let worker = WorkerCommandLine(name: "abe-consumer-worker", usage: usage)
 
-/// Writes `text` to a file descriptor with as few write(2) calls as it takes (one for a line).
-func emit(_ text: String, to descriptor: Int32 = 1) {
-    var bytes = Array(text.utf8)
-    if bytes.last != UInt8(ascii: "\n") { bytes.append(UInt8(ascii: "\n")) }
-    var done = 0
-    while done < bytes.count {
-        let result = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress! + done, $0.count - done) }
-        if result < 0 {
-            if errno == EINTR { continue }
-            // The reader is gone (the parent died or closed the pipe): nobody needs us any more.
-            _exit(3)
-        }
-        done += result
-    }
-}
-
-func fail(_ message: String, code: Int32) -> Never {
-    emit("abe-consumer-worker: \(message)", to: 2)
-    exit(code)
-}
-
-func badArguments(_ message: String) -> Never {
-    fail("\(message); \(usage)", code: 2)
-}
-
-/// Exits when the parent process goes away, so that a crashed test never leaves workers behind.
-func watchParent() {
-    let parent = getppid()
-    let thread = Thread {
-        while getppid() == parent { usleep(100_000) }
-        _exit(3)
-    }
-    thread.name = "parent-watch"
-    thread.start()
-}
+func emit(_ text: String, to descriptor: Int32 = 1) { worker.emit(text, to: descriptor) }
+func fail(_ message: String, code: Int32) -> Never { worker.fail(message, code: code) }
+func badArguments(_ message: String) -> Never { worker.badArguments(message) }
 
 /// Calls `body` on a thread of its own once standard input reaches its end: the parent's way of
 /// asking for a graceful stop. A plain thread, because the read blocks.
@@ -117,14 +87,6 @@ func parse(_ arguments: ArraySlice<String>, allowed: Set<String>) -> (positional
     return (positionals, options)
 }
 
-func key(_ text: String) -> MessageQueueKey {
-    do {
-        return try MessageQueueKey(text)
-    } catch {
-        badArguments("\(error)")
-    }
-}
-
 func loadConfiguredBackend() -> any MessageQueueBackend {
     do {
         return try loadBackend(providers: [RedisBackend.provider, FileSpoolBackend.provider, InMemoryBackend.provider])
@@ -138,7 +100,7 @@ func loadConfiguredBackend() -> any MessageQueueBackend {
 func consume(_ arguments: ArraySlice<String>) async -> Never {
     let (positionals, options) = parse(arguments, allowed: ["--concurrency", "--hold-ms"])
     guard positionals.count == 2 else { badArguments("expected <key> <group>, got \(positionals.count) arguments") }
-    let key = key(positionals[0])
+    let key = worker.key(positionals[0])
     let group: ConsumerGroup
     do {
         group = try ConsumerGroup(positionals[1])
@@ -182,7 +144,7 @@ let retryLimit = Duration.seconds(60)
 func publish(_ arguments: ArraySlice<String>) async -> Never {
     let (positionals, options) = parse(arguments, allowed: ["--rate"])
     guard positionals.count == 3 else { badArguments("expected publish <key> <first> <count>, got \(positionals.count) arguments after publish") }
-    let key = key(positionals[0])
+    let key = worker.key(positionals[0])
     guard let first = Int(positionals[1]), let count = Int(positionals[2]), count >= 0, !first.addingReportingOverflow(count).overflow else {
         badArguments("<first> and <count> must be whole numbers, <count> ≥ 0, and their sum must not overflow")
     }
@@ -219,7 +181,7 @@ func publish(_ arguments: ArraySlice<String>) async -> Never {
 
 // Standard output carries the lines the parent parses; logs must not interleave with them.
 LoggingSystem.bootstrap(StreamLogHandler.standardError)
-watchParent()
+worker.watchParent()
 let arguments = CommandLine.arguments.dropFirst()
 // `publish` with three more positionals is the publishing role; a consumer of a key named
 // "publish" has only a group after it.

@@ -22,6 +22,7 @@
 import AbstractBackend
 import AbstractBackendFileSpool
 import Foundation
+import TestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -31,31 +32,11 @@ import Darwin
 
 let usage = "usage: abe-spool-worker publish <spool-dir> <key> <first> <count> [--fsync always|interval|never] [--segment-bytes N] [--pad N]"
     + " | abe-spool-worker consume <spool-dir> <key> <group> <visibility-ms> [--hold-ms N] [--prefetch N]"
+let worker = WorkerCommandLine(name: "abe-spool-worker", usage: usage)
 
-/// Writes `text` to a file descriptor with as few write(2) calls as it takes (one for a line).
-func emit(_ text: String, to descriptor: Int32 = 1) {
-    var bytes = Array(text.utf8)
-    if bytes.last != UInt8(ascii: "\n") { bytes.append(UInt8(ascii: "\n")) }
-    var done = 0
-    while done < bytes.count {
-        let result = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress! + done, $0.count - done) }
-        if result < 0 {
-            if errno == EINTR { continue }
-            // The reader is gone (the parent died or closed the pipe): nobody needs us any more.
-            _exit(3)
-        }
-        done += result
-    }
-}
-
-func fail(_ message: String, code: Int32) -> Never {
-    emit("abe-spool-worker: \(message)", to: 2)
-    exit(code)
-}
-
-func badArguments(_ message: String) -> Never {
-    fail("\(message); \(usage)", code: 2)
-}
+func emit(_ text: String, to descriptor: Int32 = 1) { worker.emit(text, to: descriptor) }
+func fail(_ message: String, code: Int32) -> Never { worker.fail(message, code: code) }
+func badArguments(_ message: String) -> Never { worker.badArguments(message) }
 
 /// Splits `arguments` into positionals (exactly `positionalCount`) and `--name value` options
 /// (only those in `allowed`, each at most once).
@@ -87,14 +68,6 @@ func integer(_ text: String, _ name: String, minimum: Int) -> Int {
     return value
 }
 
-func key(_ text: String) -> MessageQueueKey {
-    do {
-        return try MessageQueueKey(text)
-    } catch {
-        badArguments("invalid key: \(error.message)")
-    }
-}
-
 func openBackend(_ configuration: FileSpoolConfiguration) -> FileSpoolBackend {
     do {
         return try FileSpoolBackend(configuration: configuration)
@@ -103,23 +76,11 @@ func openBackend(_ configuration: FileSpoolConfiguration) -> FileSpoolBackend {
     }
 }
 
-/// Exits when the parent process goes away, so that a crashed test never leaves workers behind
-/// (a publisher would otherwise only notice when its next line fails to write).
-func watchParent() {
-    let parent = getppid()
-    let thread = Thread {
-        while getppid() == parent { usleep(100_000) }
-        _exit(3)
-    }
-    thread.name = "parent-watch"
-    thread.start()
-}
-
 // MARK: publish
 
 func publish(_ arguments: ArraySlice<String>) async -> Never {
     let (positionals, options) = parse(arguments, positionalCount: 4, allowed: ["--fsync", "--segment-bytes", "--pad"])
-    let key = key(positionals[1])
+    let key = worker.key(positionals[1])
     let first = integer(positionals[2], "<first>", minimum: Int(Int64.min))
     let count = integer(positionals[3], "<count>", minimum: 0)
     guard first.addingReportingOverflow(count).overflow == false else { badArguments("<first> + <count> overflows") }
@@ -168,7 +129,7 @@ func wellFormedNumber(_ payload: MessageQueuePayload) -> Int64? {
 
 func consume(_ arguments: ArraySlice<String>) async -> Never {
     let (positionals, options) = parse(arguments, positionalCount: 4, allowed: ["--hold-ms", "--prefetch"])
-    let key = key(positionals[1])
+    let key = worker.key(positionals[1])
     let group: ConsumerGroup
     do {
         group = try ConsumerGroup(positionals[2])
@@ -225,7 +186,7 @@ func consume(_ arguments: ArraySlice<String>) async -> Never {
 
 // MARK: main
 
-watchParent()
+worker.watchParent()
 let arguments = CommandLine.arguments.dropFirst()
 switch arguments.first {
 case "publish":

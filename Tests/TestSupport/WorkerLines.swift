@@ -35,6 +35,12 @@ public struct WorkerLines: Sendable {
 
     /// What a consumer processed: `handled` for `abe-consumer-worker`, `got` for `abe-spool-worker`.
     public var processed: [Int] { handled + got.map(\.n) }
+
+    /// The numbers whose handler started (`start` lines).
+    public var started: Set<Int> { Set(starts.map(\.n)) }
+
+    /// Started, and not finished (`handled`) when the output ended.
+    public var running: Set<Int> { started.subtracting(handled) }
 }
 
 /// `numbers` as a short text of ranges, for reports: `3-7, 12, 40-41 (8 in all)`, at most

@@ -76,18 +76,4 @@ class SpoolWorkerTestCase: XCTestCase {
     static func badLines(_ lines: [String]) -> [String] {
         lines.filter { $0.hasPrefix("bad ") }
     }
-
-    /// `numbers` as a short text of ranges, for failure messages: `3-7, 12, 40-41`.
-    static func describe(_ numbers: some Sequence<Int>, limit: Int = 30) -> String {
-        let sorted = Array(Set(numbers)).sorted()
-        var parts: [String] = []
-        var index = 0
-        while index < sorted.count, parts.count < limit {
-            var end = index
-            while end + 1 < sorted.count, sorted[end + 1] == sorted[end] + 1 { end += 1 }
-            parts.append(end == index ? "\(sorted[index])" : "\(sorted[index])-\(sorted[end])")
-            index = end + 1
-        }
-        return parts.joined(separator: ", ") + (index < sorted.count ? ", …" : "") + " (\(sorted.count) in all)"
-    }
 }

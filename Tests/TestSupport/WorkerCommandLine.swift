@@ -1,0 +1,75 @@
+import AbstractBackend
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The output and argument handling of the worker executables that tests and `Scripts/chaos`
+/// drive (`abe-spool-worker`, `abe-consumer-worker`).
+///
+/// Every line goes out with one `write(2)` straight to its file descriptor, never buffered, so a
+/// parent that kills a worker has read every line the worker printed before it died.
+public struct WorkerCommandLine: Sendable {
+    /// The executable's name, which starts its error lines.
+    public let name: String
+    /// The usage text appended to argument errors.
+    public let usage: String
+
+    /// Creates the command line of the worker `name`.
+    public init(name: String, usage: String) {
+        self.name = name
+        self.usage = usage
+    }
+
+    /// Writes `text` and a newline to `descriptor` with as few `write(2)` calls as it takes (one
+    /// for a line). Exits with status 3 when the reader is gone.
+    public func emit(_ text: String, to descriptor: Int32 = 1) {
+        var bytes = Array(text.utf8)
+        if bytes.last != UInt8(ascii: "\n") { bytes.append(UInt8(ascii: "\n")) }
+        var done = 0
+        while done < bytes.count {
+            let result = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress! + done, $0.count - done) }
+            if result < 0 {
+                if errno == EINTR { continue }
+                // The reader is gone (the parent died or closed the pipe): nobody needs us any more.
+                _exit(3)
+            }
+            done += result
+        }
+    }
+
+    /// Prints `<name>: <message>` on standard error and exits with `code`.
+    public func fail(_ message: String, code: Int32) -> Never {
+        emit("\(name): \(message)", to: 2)
+        exit(code)
+    }
+
+    /// Fails with status 2, the message followed by the usage.
+    public func badArguments(_ message: String) -> Never {
+        fail("\(message); \(usage)", code: 2)
+    }
+
+    /// The key `text` names, or a usage error saying why it is invalid.
+    public func key(_ text: String) -> MessageQueueKey {
+        do {
+            return try MessageQueueKey(text)
+        } catch {
+            badArguments("invalid key: \(error.message)")
+        }
+    }
+
+    /// Exits (status 3) when the parent process goes away, so that a crashed test never leaves
+    /// workers behind: a publisher would otherwise only notice when its next line fails to write.
+    public func watchParent() {
+        let parent = getppid()
+        let thread = Thread {
+            while getppid() == parent { usleep(100_000) }
+            _exit(3)
+        }
+        thread.name = "parent-watch"
+        thread.start()
+    }
+}
