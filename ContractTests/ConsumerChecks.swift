@@ -119,13 +119,21 @@ extension MessageQueueContractTests {
         try skipIfUnsupported(.consumerGroupReachesProvider)
         let backend = try await freshBackend(ContractOptions(namespace: namespace, visibilityTimeout: .milliseconds(500)))
         let key = try key("fanned")
-        try await publishNumbered(5, to: key, on: backend)
         let billing = try group("billing")
         let shipping = try group("shipping")
+        // Both groups must exist before anything is acknowledged: retention may drop what every
+        // existing group acknowledged, and a group created later starts after it. A probe that
+        // each group receives, and nobody acknowledges, proves both exist.
+        try await publishNumbered(1, to: key, on: backend, from: -1)
+        let probes = [billing, shipping].map { listen(backend, keys: [key], group: $0, ack: false, limit: 1) }
+        for probe in probes { try await expect(probe, count: 1) }
+        for probe in probes { probe.cancel() }
+        try await publishNumbered(5, to: key, on: backend)
 
         let first = try startConsumer(backend, group: billing, keys: [key])
         let second = try startConsumer(backend, group: shipping, keys: [key])
-        let all = Set((0..<5).map { "\(key.rawValue)#\($0)" })
+        // The probe comes back to each group after the visibility timeout.
+        let all = Set((-1..<5).map { "\(key.rawValue)#\($0)" })
         try await expectHandled(first, all, label: "the billing consumer")
         try await expectHandled(second, all, label: "the shipping consumer")
         XCTAssertEqual(Set(first.calls.map(\.message.group)), [billing])

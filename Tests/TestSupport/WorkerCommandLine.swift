@@ -52,12 +52,12 @@ public struct WorkerCommandLine: Sendable {
         fail("\(message); \(usage)", code: 2)
     }
 
-    /// The key `text` names, or a usage error saying why it is invalid.
+    /// The key `text` names, or a usage error with the error's code and what is wrong.
     public func key(_ text: String) -> MessageQueueKey {
         do {
             return try MessageQueueKey(text)
         } catch {
-            badArguments("invalid key: \(error.message)")
+            badArguments("\(error)")
         }
     }
 
