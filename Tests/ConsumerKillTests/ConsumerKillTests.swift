@@ -34,11 +34,7 @@ final class ConsumerKillTests: XCTestCase {
     /// Bound of every wait: a hung provider fails the test instead of hanging it.
     private static let deadline = Duration.seconds(60)
 
-    private final class Workers: Sendable {
-        let list = Mutex<[ChildProcess]>([])
-    }
-
-    private let workers = Workers()
+    private let workers = ChildProcessGroup()
     private var temporaryDirectory: String?
 
     override func setUpWithError() throws {
@@ -49,12 +45,7 @@ final class ConsumerKillTests: XCTestCase {
     }
 
     override func tearDown() async throws {
-        let all = workers.list.withLock { list -> [ChildProcess] in
-            defer { list.removeAll() }
-            return list
-        }
-        for worker in all { await worker.terminate() }
-        for worker in all where !worker.hasExited {
+        for worker in await workers.terminateAll() {
             XCTFail("could not reap \(worker.summary)")
         }
         if let temporaryDirectory { try? FileManager.default.removeItem(atPath: temporaryDirectory) }
@@ -108,12 +99,11 @@ final class ConsumerKillTests: XCTestCase {
         let everything = Set(0..<Self.messageCount)
         try await backend.publish((0..<Self.messageCount).map { (key: key, payload: ["n": .int(Int64($0))]) })
 
-        let worker = try ChildProcess(
-            executable: Self.workerExecutable,
+        let worker = try workers.start(
+            Self.workerExecutable,
             arguments: [keyName, group.name, "--concurrency", "\(Self.workerConcurrency)", "--hold-ms", "\(Self.holdMilliseconds)"],
             environment: workerVariables
         )
-        workers.list.withLock { $0.append(worker) }
         let midRound = await worker.waitUntil(timeout: Self.deadline) { lines in
             let log = WorkerLines(lines)
             return log.handled.count >= Self.workerConcurrency && !log.running.isEmpty

@@ -7,14 +7,10 @@ import XCTest
 /// started through ``startWorker(_:)`` and killed and reaped in `tearDown` whatever happened,
 /// and the parsing of the workers' lines.
 class SpoolWorkerTestCase: XCTestCase {
-    private final class Workers: Sendable {
-        let list = Mutex<[ChildProcess]>([])
-    }
-
     /// The child process these tests run (Tests/SpoolWorker); `ABE_SPOOL_WORKER` overrides its path.
     static let workerExecutable = "abe-spool-worker"
 
-    private let workers = Workers()
+    private let workers = ChildProcessGroup()
     /// The spool root of this test (not created: the backend and the workers create it, 0700).
     private(set) var spoolDirectory = ""
     private var parentDirectory = ""
@@ -30,12 +26,7 @@ class SpoolWorkerTestCase: XCTestCase {
     }
 
     override func tearDown() async throws {
-        let all = workers.list.withLock { list -> [ChildProcess] in
-            defer { list.removeAll() }
-            return list
-        }
-        for worker in all { await worker.terminate() }
-        for worker in all where !worker.hasExited {
+        for worker in await workers.terminateAll() {
             XCTFail("could not reap \(worker.summary)")
         }
         try? FileManager.default.removeItem(atPath: parentDirectory)
@@ -44,9 +35,7 @@ class SpoolWorkerTestCase: XCTestCase {
 
     /// Starts `abe-spool-worker <arguments>`; `tearDown` kills and reaps it if it still runs.
     func startWorker(_ arguments: [String]) throws -> ChildProcess {
-        let worker = try ChildProcess(executable: Self.workerExecutable, arguments: arguments)
-        workers.list.withLock { $0.append(worker) }
-        return worker
+        try workers.start(Self.workerExecutable, arguments: arguments)
     }
 
     /// The directory of `key` under the spool (keys made of `[A-Za-z0-9_-]` keep their name).
