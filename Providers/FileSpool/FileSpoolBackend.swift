@@ -69,7 +69,7 @@ public final class FileSpoolBackend: MessageQueueBackend {
         let entry = SegmentLog.Entry(json: try payload.jsonBytes(), publishedAtMilliseconds: ConsumerFiles.now())
         let publishing = metrics.publishing(to: key)
         let started = publishing.start()
-        try await writer.append([entry], to: key)
+        try await writer.append(entry, to: key)
         appendGeneration.add(1, ordering: .releasing)
         publishing.published(startedAt: started)
     }

@@ -12,9 +12,21 @@ import Synchronization
 /// error until the backend is reopened.
 final class SpoolWriter: Sendable {
     private struct Request {
+        /// One message (a single `publish`, without an array of its own) or several.
+        enum Messages {
+            case one(SegmentLog.Entry)
+            case many([SegmentLog.Entry])
+        }
         var key: MessageQueueKey
-        var entries: [SegmentLog.Entry]
+        var messages: Messages
         var continuation: UnsafeContinuation<MessageQueueError?, Never>
+
+        func append(to entries: inout [SegmentLog.Entry]) {
+            switch messages {
+            case .one(let entry): entries.append(entry)
+            case .many(let many): entries.append(contentsOf: many)
+            }
+        }
     }
 
     private struct Queue {
@@ -28,6 +40,8 @@ final class SpoolWriter: Sendable {
     private let logger: Logger
     private let queue = Mutex(Queue())
     private let wakeup = NSCondition()
+    /// Whether the thread waits on `wakeup`: only then does `append` signal it.
+    private let sleeping = Atomic<Bool>(false)
     private let finished = Atomic<Bool>(false)
     // The writer thread's own state.
     private nonisolated(unsafe) var logs: [MessageQueueKey: SegmentLog] = [:]
@@ -40,6 +54,8 @@ final class SpoolWriter: Sendable {
 
     /// The longest the writer waits for resumed publishers before writing a smaller batch.
     static let gatherTime = Duration.microseconds(200)
+    /// How long an idle thread watches for work before it sleeps.
+    static let spinTime = Duration.microseconds(50)
 
     init(configuration: FileSpoolConfiguration, directories: KeyDirectories, counters: SpoolCounters, logger: Logger) {
         self.configuration = configuration
@@ -51,18 +67,27 @@ final class SpoolWriter: Sendable {
         thread.start()
     }
 
+    /// Appends `entry` to `key`'s log; returns once it is written and, under `always`, synced.
+    func append(_ entry: SegmentLog.Entry, to key: MessageQueueKey) async throws(MessageQueueError) {
+        try await append(.one(entry), to: key)
+    }
+
     /// Appends `entries` to `key`'s log; returns once they are written and, under `always`, synced.
     func append(_ entries: [SegmentLog.Entry], to key: MessageQueueKey) async throws(MessageQueueError) {
+        try await append(.many(entries), to: key)
+    }
+
+    private func append(_ messages: Request.Messages, to key: MessageQueueKey) async throws(MessageQueueError) {
         let failure = await withUnsafeContinuation { (continuation: UnsafeContinuation<MessageQueueError?, Never>) in
             let accepted = queue.withLock { queue -> Bool in
                 guard !queue.closed else { return false }
-                queue.requests.append(Request(key: key, entries: entries, continuation: continuation))
+                queue.requests.append(Request(key: key, messages: messages, continuation: continuation))
                 return true
             }
-            if accepted {
-                wake()
-            } else {
+            if !accepted {
                 continuation.resume(returning: .closed(FileSpoolBackend.providerName))
+            } else if sleeping.load(ordering: .sequentiallyConsistent) {
+                wake()
             }
         }
         if let failure { throw failure }
@@ -106,20 +131,36 @@ final class SpoolWriter: Sendable {
             }
             if !batch.isEmpty { return batch }
             if closed { return nil }
+            if spinForWork() { continue }
             wakeup.lock()
+            sleeping.store(true, ordering: .sequentiallyConsistent)
+            defer {
+                sleeping.store(false, ordering: .sequentiallyConsistent)
+                wakeup.unlock()
+            }
             if queue.withLock({ $0.requests.isEmpty && !$0.closed }) {
                 if configuration.fsync == .interval, !unsynced.isEmpty {
                     let wait = configuration.fsyncInterval - (ContinuousClock.now - lastSync)
                     if wait > .zero {
                         _ = wakeup.wait(until: Date(timeIntervalSinceNow: Double(wait.components.attoseconds) / 1e18 + Double(wait.components.seconds)))
                     }
-                    wakeup.unlock()
                     return []
                 }
                 wakeup.wait()
             }
-            wakeup.unlock()
         }
+    }
+
+    /// Yields the core for up to ``spinTime`` while watching for new requests: publishers that
+    /// publish again right after being resumed then find the thread awake, saving a futex
+    /// wake-up on each side.
+    private func spinForWork() -> Bool {
+        let deadline = ContinuousClock.now + Self.spinTime
+        repeat {
+            if queue.withLock({ !$0.requests.isEmpty || $0.closed }) { return true }
+            sched_yield()
+        } while ContinuousClock.now < deadline
+        return false
     }
 
     /// Yields the core until as many requests are queued as the previous batch completed, or
@@ -138,18 +179,14 @@ final class SpoolWriter: Sendable {
             return
         }
         // One append per key, in arrival order within each key.
-        var order: [MessageQueueKey] = []
-        var byKey: [MessageQueueKey: [Int]] = [:]
-        for (index, request) in batch.enumerated() {
-            if byKey[request.key] == nil { order.append(request.key) }
-            byKey[request.key, default: []].append(index)
-        }
         var failures: [Int: MessageQueueError] = [:]
-        for key in order {
-            let indices = byKey[key]!
+        for (key, indices) in Self.groupedByKey(batch) {
+            var entries: [SegmentLog.Entry] = []
+            entries.reserveCapacity(indices.count)
+            for index in indices { batch[index].append(to: &entries) }
             do throws(MessageQueueError) {
                 let log = try self.log(for: key)
-                _ = try log.append(indices.flatMap { batch[$0].entries })
+                _ = try log.append(entries)
                 unsynced.insert(key)
             } catch {
                 for index in indices { failures[index] = error }
@@ -159,6 +196,24 @@ final class SpoolWriter: Sendable {
         for (index, request) in batch.enumerated() {
             request.continuation.resume(returning: fatal ?? failures[index])
         }
+    }
+
+    /// The requests' indices per key, keys in order of first arrival. Most batches hold one key,
+    /// which needs no dictionary.
+    private static func groupedByKey(_ batch: [Request]) -> [(key: MessageQueueKey, indices: [Int])] {
+        guard let first = batch.first?.key else { return [] }
+        if batch.allSatisfy({ $0.key == first }) { return [(first, Array(batch.indices))] }
+        var groups: [(key: MessageQueueKey, indices: [Int])] = []
+        var position: [MessageQueueKey: Int] = [:]
+        for (index, request) in batch.enumerated() {
+            if let existing = position[request.key] {
+                groups[existing].indices.append(index)
+            } else {
+                position[request.key] = groups.count
+                groups.append((request.key, [index]))
+            }
+        }
+        return groups
     }
 
     private func log(for key: MessageQueueKey) throws(MessageQueueError) -> SegmentLog {

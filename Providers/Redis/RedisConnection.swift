@@ -261,9 +261,10 @@ final class RedisConnection: @unchecked Sendable {
         return false
     }
 
-    /// Sends `batch` and reads its replies. Requests queued while replies are read go out
-    /// before the next reply is read, so the server always has the next command at hand and
-    /// never waits for this thread to finish decoding.
+    /// Sends `batch` and reads its replies. Requests queued meanwhile go out whenever the
+    /// buffered replies are used up, just before the thread would block on the socket: the
+    /// server has the next commands at hand without waiting for this thread, and they leave in
+    /// as few writes as possible (one small write per reply would cost the server a read each).
     private func process(_ batch: [Request]) {
         guard let context = connectIfNeeded() else {
             let error = lastFailure ?? RedisErrors.unreachable(configuration, reason: "not connected")
@@ -275,24 +276,12 @@ final class RedisConnection: @unchecked Sendable {
         guard send(batch, on: context, into: &inFlight) else { return }
         var head = 0
         while head < inFlight.count {
-            if hasWork.load(ordering: .acquiring) {
-                let more = takeQueued()
-                if !more.isEmpty {
-                    guard send(more, on: context, into: &inFlight) else { return }
-                }
-            }
             let step = inFlight[head]
             var firstError: String?
-            // Only a lone one-command request is latency-bound; with more in flight the thread
-            // has replies to decode, and spinning would take the core from the server.
-            let lone = spins && step.replies == 1 && head == inFlight.count - 1 && !hasWork.load(ordering: .relaxed)
-            for _ in 0..<step.replies {
-                if lone { awaitReadable(context) }
-                var raw: UnsafeMutableRawPointer?
-                guard redisGetReply(context, &raw) == REDIS_OK, let raw else {
-                    fail(inFlight[head...], with: connectionLost(context))
-                    return
-                }
+            for index in 0..<step.replies {
+                // Only the very last reply expected is latency-bound: a caller awaits it alone.
+                let last = index == step.replies - 1 && head == inFlight.count - 1
+                guard let raw = nextReply(context, inFlight: &inFlight, head: head, last: last) else { return }
                 let reply = raw.assumingMemoryBound(to: redisReply.self)
                 switch step.completion {
                 case .none: break
@@ -310,6 +299,38 @@ final class RedisConnection: @unchecked Sendable {
             case .outcome(let continuation): continuation.resume(returning: firstError.map { .errorReply($0) } ?? .ok)
             }
             head += 1
+        }
+    }
+
+    /// The next reply, from what is already read when possible. Before reading the socket it
+    /// sends what was queued meanwhile, and, when `last` is the only reply still awaited, spins
+    /// briefly for it. On failure everything from `head` on is failed and `nil` returned.
+    private func nextReply(
+        _ context: UnsafeMutablePointer<redisContext>,
+        inFlight: inout [(completion: Completion, replies: Int)],
+        head: Int,
+        last: Bool
+    ) -> UnsafeMutableRawPointer? {
+        while true {
+            var raw: UnsafeMutableRawPointer?
+            guard redisReaderGetReply(context.pointee.reader, &raw) == REDIS_OK else {
+                fail(inFlight[head...], with: connectionLost(context))
+                return nil
+            }
+            if let raw { return raw }
+            var lone = last
+            if hasWork.load(ordering: .acquiring) {
+                let more = takeQueued()
+                if !more.isEmpty {
+                    lone = false
+                    guard send(more, on: context, into: &inFlight) else { return nil }
+                }
+            }
+            if spins && lone { awaitReadable(context) }
+            guard redisBufferRead(context) == REDIS_OK else {
+                fail(inFlight[head...], with: connectionLost(context))
+                return nil
+            }
         }
     }
 
@@ -483,8 +504,14 @@ final class RedisConnection: @unchecked Sendable {
     }
 
     private static func errorText(_ context: UnsafeMutablePointer<redisContext>) -> String {
-        let text = withUnsafeBytes(of: context.pointee.errstr) { raw in
+        var text = withUnsafeBytes(of: context.pointee.errstr) { raw in
             String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
+        // A protocol error found while parsing buffered replies is the reader's, not the context's.
+        if text.isEmpty, let reader = context.pointee.reader, reader.pointee.err != 0 {
+            text = withUnsafeBytes(of: reader.pointee.errstr) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
         }
         return text.isEmpty ? "connection closed" : text
     }
