@@ -43,10 +43,16 @@ let package = Package(
             providers: [.apt(["libhiredis-dev"])]
         ),
         .target(
+            name: "CHiredisReplyArena",
+            dependencies: ["CHiredis"],
+            path: "Providers/CHiredisReplyArena"
+        ),
+        .target(
             name: "AbstractBackendRedis",
             dependencies: [
                 "AbstractBackend",
                 "CHiredis",
+                "CHiredisReplyArena",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Providers/Redis"
@@ -153,7 +159,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AbstractBackendRedisTests",
-            dependencies: ["AbstractBackend", "AbstractBackendRedis", "TestSupport", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["AbstractBackend", "AbstractBackendRedis", "CHiredis", "CHiredisReplyArena", "TestSupport", .product(name: "Logging", package: "swift-log")],
             path: "Tests/AbstractBackendRedisTests"
         ),
         .testTarget(

@@ -1,5 +1,6 @@
 import AbstractBackend
 import CHiredis
+import CHiredisReplyArena
 import Foundation
 import Logging
 import Synchronization
@@ -88,6 +89,8 @@ final class RedisConnection: @unchecked Sendable {
 
     // Owned by the connection thread.
     private var context: UnsafeMutablePointer<redisContext>?
+    /// Where the live context's replies are allocated; reset after each reply is handled.
+    private var arena: OpaquePointer?
     private var backoff = RedisConnection.initialBackoff
     private var retryAt = ContinuousClock.now
     private var lastFailure: MessageQueueError?
@@ -291,7 +294,7 @@ final class RedisConnection: @unchecked Sendable {
                         firstError = String(decoding: RedisValue.bytes(of: reply.pointee), as: UTF8.self)
                     }
                 }
-                freeReplyObject(raw)
+                abe_reply_arena_reset(arena)
             }
             switch step.completion {
             case .none: break
@@ -462,6 +465,13 @@ final class RedisConnection: @unchecked Sendable {
             redisFree(context)
             throw error
         }
+        // After the handshake, which frees its replies the usual way.
+        guard let arena = abe_reply_arena_create() else {
+            redisFree(context)
+            throw RedisErrors.unreachable(configuration, reason: "out of memory")
+        }
+        abe_reply_arena_attach(arena, context.pointee.reader)
+        self.arena = arena
         return context
     }
 
@@ -501,6 +511,8 @@ final class RedisConnection: @unchecked Sendable {
         clientID.store(0, ordering: .releasing)
         if let context { redisFree(context) }
         context = nil
+        abe_reply_arena_destroy(arena)
+        arena = nil
     }
 
     private static func errorText(_ context: UnsafeMutablePointer<redisContext>) -> String {
