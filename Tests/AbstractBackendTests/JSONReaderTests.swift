@@ -161,6 +161,22 @@ final class JSONReaderTests: XCTestCase {
         assertRejects(String(repeating: "[", count: 1_000_000), containing: "nested")
     }
 
+    /// Objects take a faster path than arrays at the top level; the limit and its error are the same.
+    func testObjectNestingHasTheSameLimitAsArrays() throws {
+        let limit = JSONReader.maximumDepth
+        func objects(_ depth: Int) -> String {
+            String(repeating: #"{"k":"#, count: depth) + "1" + String(repeating: "}", count: depth)
+        }
+        XCTAssertNoThrow(try parse(objects(limit)))
+        let message = assertRejects(objects(limit + 1), containing: "nested more than 512 levels")
+        XCTAssertEqual(message?.hasPrefix("invalid JSON at byte \(5 * limit):"), true, message ?? "")
+        // An error after a nested member is reported as the general parser reports it.
+        let missingComma = assertRejects(#"{"a":{"b":1},"c":1 "d":2}"#, containing: "expected ',' or '}' after an object member")
+        XCTAssertEqual(missingComma?.hasPrefix("invalid JSON at byte 19:"), true, missingComma ?? "")
+        assertRejects(#"{"a":1,}"#, containing: "trailing comma before '}'")
+        XCTAssertEqual(try parse(#" { "a" : [1, {"b": null}] , "a" : "last" } "#), ["a": "last"])
+    }
+
     func testNonContiguousInputIsCopied() throws {
         let reversed = Array(#"]"x",1["#.utf8).reversed()
         XCTAssertEqual(try JSONReader.parse(reversed), [1, "x"])

@@ -82,7 +82,14 @@ private struct JSONParser {
         guard position < input.count else {
             throw failure(at: position, input.isEmpty ? "the text is empty; expected a JSON value" : "the text holds only whitespace; expected a JSON value")
         }
-        let value = try parseValueTree()
+        let start = position
+        let value: JSONValue
+        if input[position] == ASCII.openBrace, let object = parseFlatObject() {
+            value = object
+        } else {
+            position = start
+            value = try parseValueTree()
+        }
         skipWhitespace()
         guard position == input.count else {
             throw failure(at: position, "unexpected \(describeByte(at: position)) after the end of the JSON value; only whitespace may follow it")
@@ -92,7 +99,67 @@ private struct JSONParser {
 
     // MARK: Structure
 
-    private mutating func parseValueTree() throws(MessageQueueError) -> JSONValue {
+    /// Reads the object at `position` straight into its dictionary, without the general parser's
+    /// stacks: a payload is nearly always one object of strings, numbers and literals. A nested
+    /// member value goes to the general parser. Returns `nil` on any error, and the caller parses
+    /// the document again with the general parser, which reports it.
+    private mutating func parseFlatObject() -> JSONValue? {
+        let frame = Frame(isObject: true, valueStart: 0, keyStart: 0, openedAt: position)
+        position += 1
+        skipWhitespace()
+        var members = [String: JSONValue](minimumCapacity: 4)
+        if position < input.count, input[position] == ASCII.closeBrace {
+            position += 1
+            return .object(members)
+        }
+        var afterComma = false
+        do throws(MessageQueueError) {
+            while true {
+                let name = try parseMemberName(frame: frame, afterComma: afterComma)
+                skipWhitespace()
+                guard position < input.count else { return nil }
+                let value: JSONValue
+                switch input[position] {
+                case ASCII.quote:
+                    position += 1
+                    value = .string(try parseString())
+                case ASCII.minus, ASCII.zero...ASCII.nine:
+                    value = try parseNumber()
+                case ASCII.openBrace, ASCII.openBracket:
+                    value = try parseValueTree(enclosingDepth: 1)
+                case UInt8(ascii: "t"):
+                    try expectLiteral("true")
+                    value = .bool(true)
+                case UInt8(ascii: "f"):
+                    try expectLiteral("false")
+                    value = .bool(false)
+                case UInt8(ascii: "n"):
+                    try expectLiteral("null")
+                    value = .null
+                default:
+                    return nil
+                }
+                members[name] = value  // last duplicate wins
+                skipWhitespace()
+                guard position < input.count else { return nil }
+                if input[position] == ASCII.comma {
+                    position += 1
+                    skipWhitespace()
+                    afterComma = true
+                } else if input[position] == ASCII.closeBrace {
+                    position += 1
+                    return .object(members)
+                } else {
+                    return nil
+                }
+            }
+        } catch {
+            return nil
+        }
+    }
+
+    /// Parses the value at `position`, inside `enclosingDepth` containers already open.
+    private mutating func parseValueTree(enclosingDepth: Int = 0) throws(MessageQueueError) -> JSONValue {
         var frames: [Frame] = []
         var values: [JSONValue] = []
         var keys: [String] = []
@@ -111,7 +178,7 @@ private struct JSONParser {
             let byte = input[position]
             switch byte {
             case ASCII.openBrace, ASCII.openBracket:
-                guard frames.count < JSONReader.maximumDepth else {
+                guard enclosingDepth + frames.count < JSONReader.maximumDepth else {
                     throw failure(at: position, "arrays and objects are nested more than \(JSONReader.maximumDepth) levels deep")
                 }
                 let isObject = byte == ASCII.openBrace
