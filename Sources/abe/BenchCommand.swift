@@ -14,7 +14,10 @@ struct BenchCommand: AsyncParsableCommand {
             p99_us. Scenarios: publish (1 task, awaiting each call), publish-concurrent (64 tasks), \
             publish-batch (batches of 256), consume (prefilled, ack each), end-to-end (one producer and \
             one consumer at once; latency is publish to ack). The asyncstream line is the same \
-            end-to-end loop over a plain AsyncStream, measured in the same run as a baseline. \
+            end-to-end loop over a plain AsyncStream, measured in the same run as a baseline; the \
+            thread-handoff line is the publish-concurrent loop where each call only hands its \
+            continuation to a thread of its own that resumes it (the ceiling of a provider doing \
+            its I/O on an owned thread). \
             Payloads (about 100 bytes of JSON) are built before timing starts; consumers sample \
             latency on every 16th message. The redis backend runs against REDIS_URL, each scenario \
             under a fresh key prefix (abe-bench/<random>/), with --redis-messages messages; its \
@@ -92,7 +95,7 @@ struct BenchCommand: AsyncParsableCommand {
         let backends = backend.isEmpty ? [.memory, .fileSpool] + (environment[RedisConfiguration.Variable.url] == nil ? [] : [.redis]) : backend
         let lines = backends.reduce(0) { total, backend in
             switch backend {
-            case .memory: total + scenarios.filter { $0 != .recovery }.count
+            case .memory: total + scenarios.filter { $0 != .recovery }.count + (scenarios.contains(.baseline) ? 1 : 0)
             case .fileSpool: total + FileSpoolBench.lineCount(scenarios)
             case .redis: total + scenarios.filter { $0 != .baseline && $0 != .recovery }.count
             }
@@ -152,6 +155,9 @@ struct BenchCommand: AsyncParsableCommand {
             case .recovery: continue
             }
             try await reporter.line(scenario == .baseline ? "asyncstream end-to-end" : "memory \(scenario.rawValue)", run)
+        }
+        if scenarios.contains(.baseline) {
+            try await reporter.line("thread-handoff publish-concurrent") { await ThreadHandoffBaseline.publishConcurrent(messages: messages) }
         }
     }
 
