@@ -131,7 +131,8 @@ final class SpoolWriter: Sendable {
             }
             if !batch.isEmpty { return batch }
             if closed { return nil }
-            if spinForWork() { continue }
+            // Publishers resumed by the last batch usually publish again within microseconds.
+            if spin(for: Self.spinTime, until: { queue.withLock { !$0.requests.isEmpty || $0.closed } }) { continue }
             wakeup.lock()
             sleeping.store(true, ordering: .sequentiallyConsistent)
             defer {
@@ -151,25 +152,11 @@ final class SpoolWriter: Sendable {
         }
     }
 
-    /// Yields the core for up to ``spinTime`` while watching for new requests: publishers that
-    /// publish again right after being resumed then find the thread awake, saving a futex
-    /// wake-up on each side.
-    private func spinForWork() -> Bool {
-        let deadline = ContinuousClock.now + Self.spinTime
-        repeat {
-            if queue.withLock({ !$0.requests.isEmpty || $0.closed }) { return true }
-            sched_yield()
-        } while ContinuousClock.now < deadline
-        return false
-    }
-
     /// Yields the core until as many requests are queued as the previous batch completed, or
     /// ``gatherTime`` passes: group commit only pays when the group is large.
     private func gather() {
-        let deadline = ContinuousClock.now + Self.gatherTime
-        while queue.withLock({ $0.requests.count < lastBatchSize && !$0.closed }), ContinuousClock.now < deadline {
-            sched_yield()
-        }
+        let expected = lastBatchSize
+        _ = spin(for: Self.gatherTime, until: { queue.withLock { $0.requests.count >= expected || $0.closed } })
     }
 
     private func write(_ batch: [Request]) {

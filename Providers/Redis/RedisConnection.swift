@@ -242,7 +242,8 @@ final class RedisConnection: @unchecked Sendable {
                 return nil
             }
             if !batch.isEmpty { return batch }
-            if spins, spinForWork() { continue }
+            // Callers usually send again right after a reply.
+            if spins, spin(for: Self.spinTime, until: { hasWork.load(ordering: .acquiring) }) { continue }
             wakeup.lock()
             sleeping.store(true, ordering: .sequentiallyConsistent)
             let idle = queue.withLock { $0.requests.isEmpty && !$0.closed }
@@ -250,18 +251,6 @@ final class RedisConnection: @unchecked Sendable {
             sleeping.store(false, ordering: .sequentiallyConsistent)
             wakeup.unlock()
         }
-    }
-
-    /// Yields the core for up to ``spinTime`` while watching for new requests: callers that
-    /// publish again right after a reply then find the thread awake, saving a futex wake-up
-    /// on each side.
-    private func spinForWork() -> Bool {
-        let deadline = ContinuousClock.now + Self.spinTime
-        repeat {
-            if hasWork.load(ordering: .acquiring) { return true }
-            sched_yield()
-        } while ContinuousClock.now < deadline
-        return false
     }
 
     /// Sends `batch` and reads its replies. Requests queued meanwhile go out whenever the
@@ -342,11 +331,7 @@ final class RedisConnection: @unchecked Sendable {
     /// sleep and a wake-up per round trip.
     private func awaitReadable(_ context: UnsafeMutablePointer<redisContext>) {
         var descriptor = pollfd(fd: context.pointee.fd, events: Int16(POLLIN), revents: 0)
-        let deadline = ContinuousClock.now + Self.spinTime
-        repeat {
-            if poll(&descriptor, 1, 0) != 0 { return }
-            sched_yield()
-        } while ContinuousClock.now < deadline
+        _ = spin(for: Self.spinTime, until: { poll(&descriptor, 1, 0) != 0 })
     }
 
     /// Encodes `requests` into hiredis's output buffer and writes it out. On failure the

@@ -75,21 +75,12 @@ package final class OwnedThread: Sendable {
             }
             for job in jobs { job() }
             if stopped && jobs.isEmpty { return }
-            if !jobs.isEmpty || spinForJobs() { continue }
+            if !jobs.isEmpty || spin(for: Self.spinTime, until: { state.withLock { !$0.jobs.isEmpty || $0.stopped } }) { continue }
             wakeup.lock()
             sleeping.store(true, ordering: .sequentiallyConsistent)
             if state.withLock({ $0.jobs.isEmpty && !$0.stopped }) { wakeup.wait() }
             sleeping.store(false, ordering: .sequentiallyConsistent)
             wakeup.unlock()
         }
-    }
-
-    private func spinForJobs() -> Bool {
-        let deadline = ContinuousClock.now + Self.spinTime
-        repeat {
-            if state.withLock({ !$0.jobs.isEmpty || $0.stopped }) { return true }
-            sched_yield()
-        } while ContinuousClock.now < deadline
-        return false
     }
 }

@@ -157,7 +157,7 @@ struct BenchCommand: AsyncParsableCommand {
             try await reporter.line(scenario == .baseline ? "asyncstream end-to-end" : "memory \(scenario.rawValue)", run)
         }
         if scenarios.contains(.baseline) {
-            try await reporter.line("thread-handoff publish-concurrent") { await ThreadHandoffBaseline.publishConcurrent(messages: messages) }
+            try await reporter.line("thread-handoff publish-concurrent") { try await ThreadHandoffBaseline.publishConcurrent(messages: messages) }
         }
     }
 

@@ -119,24 +119,11 @@ private struct JSONParser {
                 skipWhitespace()
                 guard position < input.count else { return nil }
                 let value: JSONValue
-                switch input[position] {
-                case ASCII.quote:
-                    position += 1
-                    value = .string(try parseString())
-                case ASCII.minus, ASCII.zero...ASCII.nine:
-                    value = try parseNumber()
-                case ASCII.openBrace, ASCII.openBracket:
+                if let scalar = try parseScalar() {
+                    value = scalar
+                } else if input[position] == ASCII.openBrace || input[position] == ASCII.openBracket {
                     value = try parseValueTree(enclosingDepth: 1)
-                case UInt8(ascii: "t"):
-                    try expectLiteral("true")
-                    value = .bool(true)
-                case UInt8(ascii: "f"):
-                    try expectLiteral("false")
-                    value = .bool(false)
-                case UInt8(ascii: "n"):
-                    try expectLiteral("null")
-                    value = .null
-                default:
+                } else {
                     return nil
                 }
                 members[name] = value  // last duplicate wins
@@ -176,48 +163,38 @@ private struct JSONParser {
             }
             var value: JSONValue
             let byte = input[position]
-            switch byte {
-            case ASCII.openBrace, ASCII.openBracket:
-                guard enclosingDepth + frames.count < JSONReader.maximumDepth else {
-                    throw failure(at: position, "arrays and objects are nested more than \(JSONReader.maximumDepth) levels deep")
-                }
-                let isObject = byte == ASCII.openBrace
-                let openedAt = position
-                position += 1
-                skipWhitespace()
-                let closer = isObject ? ASCII.closeBrace : ASCII.closeBracket
-                if position < input.count, input[position] == closer {
-                    position += 1
-                    value = isObject ? .object([:]) : .array([])
-                } else {
-                    frames.append(Frame(isObject: isObject, valueStart: values.count, keyStart: keys.count, openedAt: openedAt))
-                    if isObject {
-                        keys.append(try parseMemberName(frame: frames[frames.count - 1], afterComma: false))
+            if let scalar = try parseScalar() {
+                value = scalar
+            } else {
+                switch byte {
+                case ASCII.openBrace, ASCII.openBracket:
+                    guard enclosingDepth + frames.count < JSONReader.maximumDepth else {
+                        throw failure(at: position, "arrays and objects are nested more than \(JSONReader.maximumDepth) levels deep")
                     }
-                    afterComma = false
-                    continue parseValue
+                    let isObject = byte == ASCII.openBrace
+                    let openedAt = position
+                    position += 1
+                    skipWhitespace()
+                    let closer = isObject ? ASCII.closeBrace : ASCII.closeBracket
+                    if position < input.count, input[position] == closer {
+                        position += 1
+                        value = isObject ? .object([:]) : .array([])
+                    } else {
+                        frames.append(Frame(isObject: isObject, valueStart: values.count, keyStart: keys.count, openedAt: openedAt))
+                        if isObject {
+                            keys.append(try parseMemberName(frame: frames[frames.count - 1], afterComma: false))
+                        }
+                        afterComma = false
+                        continue parseValue
+                    }
+                case ASCII.closeBracket, ASCII.closeBrace:
+                    if afterComma {
+                        throw failure(at: position, "trailing comma before '\(Character(Unicode.Scalar(byte)))'; remove the comma")
+                    }
+                    throw failure(at: position, "expected a JSON value but found '\(Character(Unicode.Scalar(byte)))'")
+                default:
+                    throw failure(at: position, unexpectedValueDescription(byte))
                 }
-            case ASCII.quote:
-                position += 1
-                value = .string(try parseString())
-            case ASCII.minus, ASCII.zero...ASCII.nine:
-                value = try parseNumber()
-            case UInt8(ascii: "t"):
-                try expectLiteral("true")
-                value = .bool(true)
-            case UInt8(ascii: "f"):
-                try expectLiteral("false")
-                value = .bool(false)
-            case UInt8(ascii: "n"):
-                try expectLiteral("null")
-                value = .null
-            case ASCII.closeBracket, ASCII.closeBrace:
-                if afterComma {
-                    throw failure(at: position, "trailing comma before '\(Character(Unicode.Scalar(byte)))'; remove the comma")
-                }
-                throw failure(at: position, "expected a JSON value but found '\(Character(Unicode.Scalar(byte)))'")
-            default:
-                throw failure(at: position, unexpectedValueDescription(byte))
             }
 
             // A value is complete: add it to its container, closing containers as they end.
@@ -261,6 +238,29 @@ private struct JSONParser {
                 }
             }
             return value
+        }
+    }
+
+    /// Reads the string, number or literal at `position`; `nil`, reading nothing, when another
+    /// byte starts there (a container, or an error the caller reports).
+    private mutating func parseScalar() throws(MessageQueueError) -> JSONValue? {
+        switch input[position] {
+        case ASCII.quote:
+            position += 1
+            return .string(try parseString())
+        case ASCII.minus, ASCII.zero...ASCII.nine:
+            return try parseNumber()
+        case UInt8(ascii: "t"):
+            try expectLiteral("true")
+            return .bool(true)
+        case UInt8(ascii: "f"):
+            try expectLiteral("false")
+            return .bool(false)
+        case UInt8(ascii: "n"):
+            try expectLiteral("null")
+            return .null
+        default:
+            return nil
         }
     }
 

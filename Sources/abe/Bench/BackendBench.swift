@@ -39,27 +39,9 @@ struct BackendBench<Backend: MessageQueueBackend> {
     func publishConcurrent(tasks: Int = 64) async throws -> BenchResult {
         let backend = try await makeBackend()
         let key = try key
-        let messages = messages
-        let start = ContinuousClock.now
-        var latencies = try await withThrowingTaskGroup(of: [Int64].self) { group in
-            for task in 0..<tasks {
-                group.addTask {
-                    var latencies = [Int64]()
-                    latencies.reserveCapacity(messages.count / tasks + 1)
-                    for sequence in stride(from: task, to: messages.count, by: tasks) {
-                        let payload = messages.send(sequence)
-                        try await backend.publish(payload, to: key)
-                        latencies.append(messages.age(of: payload) ?? 0)
-                    }
-                    return latencies
-                }
-            }
-            var all = [Int64]()
-            all.reserveCapacity(messages.count)
-            for try await part in group { all += part }
-            return all
+        var (seconds, latencies) = try await messages.publishConcurrently(tasks: tasks) { payload in
+            try await backend.publish(payload, to: key)
         }
-        let seconds = (ContinuousClock.now - start).seconds
         await backend.close()
         return result("publish-concurrent", seconds: seconds, latencies: &latencies)
     }
@@ -182,5 +164,36 @@ private final class BenchProgress: Sendable {
 extension Duration {
     var seconds: Double {
         Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+}
+
+extension BenchMessages {
+    /// The loop of `publish-concurrent`: `tasks` tasks, task `t` calling `publish` with messages
+    /// `t`, `t + tasks`, …, each call timed. Returns the seconds for all and every call's latency.
+    func publishConcurrently(
+        tasks: Int,
+        _ publish: @escaping @Sendable (MessageQueuePayload) async throws -> Void
+    ) async throws -> (seconds: Double, latencies: [Int64]) {
+        let messages = self
+        let start = ContinuousClock.now
+        let latencies = try await withThrowingTaskGroup(of: [Int64].self) { group in
+            for task in 0..<tasks {
+                group.addTask {
+                    var latencies = [Int64]()
+                    latencies.reserveCapacity(messages.count / tasks + 1)
+                    for sequence in stride(from: task, to: messages.count, by: tasks) {
+                        let payload = messages.send(sequence)
+                        try await publish(payload)
+                        latencies.append(messages.age(of: payload) ?? 0)
+                    }
+                    return latencies
+                }
+            }
+            var all = [Int64]()
+            all.reserveCapacity(messages.count)
+            for try await part in group { all += part }
+            return all
+        }
+        return ((ContinuousClock.now - start).seconds, latencies)
     }
 }

@@ -1,3 +1,4 @@
+import AbstractBackend
 import Foundation
 import Synchronization
 
@@ -11,29 +12,12 @@ import Synchronization
 /// is the ceiling of any provider built that way on this machine; it shows how much of a
 /// provider's `publish-concurrent` figure is task scheduling rather than the provider's own work.
 enum ThreadHandoffBaseline {
-    static func publishConcurrent(messages: BenchMessages, tasks: Int = 64) async -> BenchResult {
+    static func publishConcurrent(messages: BenchMessages, tasks: Int = 64) async throws -> BenchResult {
         let thread = HandoffThread()
         defer { thread.stop() }
-        let start = ContinuousClock.now
-        var latencies = await withTaskGroup(of: [Int64].self) { group in
-            for task in 0..<tasks {
-                group.addTask {
-                    var latencies = [Int64]()
-                    latencies.reserveCapacity(messages.count / tasks + 1)
-                    for sequence in stride(from: task, to: messages.count, by: tasks) {
-                        let payload = messages.send(sequence)
-                        await thread.roundTrip()
-                        latencies.append(messages.age(of: payload) ?? 0)
-                    }
-                    return latencies
-                }
-            }
-            var all = [Int64]()
-            all.reserveCapacity(messages.count)
-            for await part in group { all += part }
-            return all
+        var (seconds, latencies) = try await messages.publishConcurrently(tasks: tasks) { _ in
+            await thread.roundTrip()
         }
-        let seconds = (ContinuousClock.now - start).seconds
         return BenchResult(
             backend: "thread-handoff", scenario: "publish-concurrent", messages: messages.count,
             payloadBytes: messages.payloadBytes, seconds: seconds, latency: LatencySummary(nanoseconds: &latencies)
@@ -85,21 +69,12 @@ private final class HandoffThread: Sendable {
             }
             for continuation in batch { continuation.resume() }
             if stopped { return }
-            if !batch.isEmpty || spinForWork() { continue }
+            if !batch.isEmpty || spin(for: .microseconds(50), until: { queue.withLock { !$0.waiting.isEmpty || $0.stopped } }) { continue }
             wakeup.lock()
             sleeping.store(true, ordering: .sequentiallyConsistent)
             if queue.withLock({ $0.waiting.isEmpty && !$0.stopped }) { wakeup.wait() }
             sleeping.store(false, ordering: .sequentiallyConsistent)
             wakeup.unlock()
         }
-    }
-
-    private func spinForWork() -> Bool {
-        let deadline = ContinuousClock.now + .microseconds(50)
-        repeat {
-            if queue.withLock({ !$0.waiting.isEmpty || $0.stopped }) { return true }
-            sched_yield()
-        } while ContinuousClock.now < deadline
-        return false
     }
 }
