@@ -45,46 +45,10 @@ func emit(_ text: String, to descriptor: Int32 = 1) { worker.emit(text, to: desc
 func fail(_ message: String, code: Int32) -> Never { worker.fail(message, code: code) }
 func badArguments(_ message: String) -> Never { worker.badArguments(message) }
 
-/// Calls `body` on a thread of its own once standard input reaches its end: the parent's way of
-/// asking for a graceful stop. A plain thread, because the read blocks.
-func onEndOfInput(_ body: @escaping @Sendable () -> Void) {
-    let thread = Thread {
-        var buffer = [UInt8](repeating: 0, count: 256)
-        while true {
-            let result = buffer.withUnsafeMutableBytes { read(0, $0.baseAddress!, $0.count) }
-            if result > 0 { continue }
-            if result < 0 && errno == EINTR { continue }
-            break
-        }
-        body()
-    }
-    thread.name = "stdin-watch"
-    thread.start()
-}
-
-/// Splits `arguments` into positionals and `--name N` options, each a whole number ≥ 0 given at
-/// most once; only the options in `allowed`.
+/// `arguments` split by ``WorkerCommandLine/parse(_:allowed:)``, every option a whole number ≥ 0.
 func parse(_ arguments: ArraySlice<String>, allowed: Set<String>) -> (positionals: [String], options: [String: Int]) {
-    var positionals: [String] = []
-    var options: [String: Int] = [:]
-    var index = arguments.startIndex
-    while index < arguments.endIndex {
-        let argument = arguments[index]
-        guard argument.hasPrefix("--") else {
-            positionals.append(argument)
-            index += 1
-            continue
-        }
-        guard allowed.contains(argument) else { badArguments("unknown option \(argument)") }
-        guard index + 1 < arguments.endIndex else { badArguments("\(argument) needs a value") }
-        guard options[argument] == nil else { badArguments("\(argument) given twice") }
-        guard let value = Int(arguments[index + 1]), value >= 0 else {
-            badArguments("\(argument) must be a whole number ≥ 0, not \(String(reflecting: arguments[index + 1]))")
-        }
-        options[argument] = value
-        index += 2
-    }
-    return (positionals, options)
+    let (positionals, options) = worker.parse(arguments, allowed: allowed)
+    return (positionals, options.reduce(into: [:]) { numbers, option in numbers[option.key] = worker.integer(option.value, option.key, minimum: 0) })
 }
 
 func loadConfiguredBackend() -> any MessageQueueBackend {
@@ -124,7 +88,7 @@ func consume(_ arguments: ArraySlice<String>) async -> Never {
         fail("cannot create the consumer: \(error)", code: 2)
     }
     let running = Task { try await consumer.run() }
-    onEndOfInput { consumer.shutdown() }
+    worker.onEndOfInput { consumer.shutdown() }
     emit("ready")
 
     let outcome = await running.result

@@ -38,35 +38,17 @@ func emit(_ text: String, to descriptor: Int32 = 1) { worker.emit(text, to: desc
 func fail(_ message: String, code: Int32) -> Never { worker.fail(message, code: code) }
 func badArguments(_ message: String) -> Never { worker.badArguments(message) }
 
-/// Splits `arguments` into positionals (exactly `positionalCount`) and `--name value` options
-/// (only those in `allowed`, each at most once).
+/// `arguments` split by ``WorkerCommandLine/parse(_:allowed:)``, with exactly `positionalCount`
+/// positionals.
 func parse(_ arguments: ArraySlice<String>, positionalCount: Int, allowed: Set<String>) -> (positionals: [String], options: [String: String]) {
-    var positionals: [String] = []
-    var options: [String: String] = [:]
-    var index = arguments.startIndex
-    while index < arguments.endIndex {
-        let argument = arguments[index]
-        if argument.hasPrefix("--") {
-            guard allowed.contains(argument) else { badArguments("unknown option \(argument)") }
-            guard index + 1 < arguments.endIndex else { badArguments("\(argument) needs a value") }
-            guard options[argument] == nil else { badArguments("\(argument) given twice") }
-            options[argument] = arguments[index + 1]
-            index += 2
-        } else {
-            positionals.append(argument)
-            index += 1
-        }
-    }
+    let (positionals, options) = worker.parse(arguments, allowed: allowed)
     guard positionals.count == positionalCount else {
         badArguments("expected \(positionalCount) arguments after the command, got \(positionals.count)")
     }
     return (positionals, options)
 }
 
-func integer(_ text: String, _ name: String, minimum: Int) -> Int {
-    guard let value = Int(text), value >= minimum else { badArguments("\(name) must be an integer ≥ \(minimum), not \(String(reflecting: text))") }
-    return value
-}
+func integer(_ text: String, _ name: String, minimum: Int) -> Int { worker.integer(text, name, minimum: minimum) }
 
 func openBackend(_ configuration: FileSpoolConfiguration) -> FileSpoolBackend {
     do {
@@ -156,18 +138,7 @@ func consume(_ arguments: ArraySlice<String>) async -> Never {
         }
     }
     // The parent stops the worker gracefully by closing our standard input.
-    let stdinWatch = Thread {
-        var buffer = [UInt8](repeating: 0, count: 256)
-        while true {
-            let result = buffer.withUnsafeMutableBytes { read(0, $0.baseAddress!, $0.count) }
-            if result > 0 { continue }
-            if result < 0 && errno == EINTR { continue }
-            break
-        }
-        consuming.cancel()
-    }
-    stdinWatch.name = "stdin-watch"
-    stdinWatch.start()
+    worker.onEndOfInput { consuming.cancel() }
     emit("ready")
 
     let outcome = await consuming.result

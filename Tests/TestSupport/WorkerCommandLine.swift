@@ -61,6 +61,53 @@ public struct WorkerCommandLine: Sendable {
         }
     }
 
+    /// Splits `arguments` into positionals and `--name value` options, each option at most once and
+    /// only those in `allowed`; anything else is a usage error.
+    public func parse(_ arguments: ArraySlice<String>, allowed: Set<String>) -> (positionals: [String], options: [String: String]) {
+        var positionals: [String] = []
+        var options: [String: String] = [:]
+        var index = arguments.startIndex
+        while index < arguments.endIndex {
+            let argument = arguments[index]
+            guard argument.hasPrefix("--") else {
+                positionals.append(argument)
+                index += 1
+                continue
+            }
+            guard allowed.contains(argument) else { badArguments("unknown option \(argument)") }
+            guard index + 1 < arguments.endIndex else { badArguments("\(argument) needs a value") }
+            guard options[argument] == nil else { badArguments("\(argument) given twice") }
+            options[argument] = arguments[index + 1]
+            index += 2
+        }
+        return (positionals, options)
+    }
+
+    /// `text` as an integer of at least `minimum`, or a usage error naming `name`.
+    public func integer(_ text: String, _ name: String, minimum: Int) -> Int {
+        guard let value = Int(text), value >= minimum else {
+            badArguments("\(name) must be an integer ≥ \(minimum), not \(String(reflecting: text))")
+        }
+        return value
+    }
+
+    /// Calls `body` on a thread of its own once standard input reaches its end: the parent's way
+    /// of asking for a graceful stop. A plain thread, because the read blocks.
+    public func onEndOfInput(_ body: @escaping @Sendable () -> Void) {
+        let thread = Thread {
+            var buffer = [UInt8](repeating: 0, count: 256)
+            while true {
+                let result = buffer.withUnsafeMutableBytes { read(0, $0.baseAddress!, $0.count) }
+                if result > 0 { continue }
+                if result < 0 && errno == EINTR { continue }
+                break
+            }
+            body()
+        }
+        thread.name = "stdin-watch"
+        thread.start()
+    }
+
     /// Exits (status 3) when the parent process goes away, so that a crashed test never leaves
     /// workers behind: a publisher would otherwise only notice when its next line fails to write.
     public func watchParent() {
