@@ -53,7 +53,7 @@ struct RESPCommand: Sendable {
         bytes.append(contentsOf: prefix)
         // The length goes before the JSON but is known only after it: leave room for the longest
         // header, write the JSON, then close the gap.
-        let gap = 12
+        let gap = 22   // "$", up to 19 digits, CR LF
         let headerStart = bytes.count
         bytes.append(contentsOf: repeatElement(0, count: gap))
         do {
@@ -63,15 +63,23 @@ struct RESPCommand: Sendable {
             throw error
         }
         let length = bytes.count - headerStart - gap
-        var header: [UInt8] = [UInt8(ascii: "$")]
-        header.append(contentsOf: String(length).utf8)
-        header += [13, 10]
+        var digits = 1
+        var power = 10
+        while power <= length { digits += 1; power &*= 10 }
+        let headerCount = digits + 3   // $, the digits, CR LF
         bytes.withUnsafeMutableBufferPointer { buffer in
-            let base = buffer.baseAddress!
-            for (offset, byte) in header.enumerated() { base[headerStart + offset] = byte }
-            (base + headerStart + header.count).update(from: base + headerStart + gap, count: length)
+            let header = buffer.baseAddress! + headerStart
+            header[0] = UInt8(ascii: "$")
+            var rest = length
+            for index in stride(from: digits, to: 0, by: -1) {
+                header[index] = UInt8(ascii: "0") &+ UInt8(rest % 10)
+                rest /= 10
+            }
+            header[digits + 1] = 13
+            header[digits + 2] = 10
+            (header + headerCount).update(from: header + gap, count: length)
         }
-        bytes.removeLast(gap - header.count)
+        bytes.removeLast(gap - headerCount)
         appendCRLF()
         count += 1
     }

@@ -52,8 +52,8 @@ public final class RedisBackend: MessageQueueBackend {
     private let closed = Atomic<Bool>(false)
 
     private struct State {
-        /// Keys this backend has added to the key registry, with their `XADD` prefixes.
-        var registeredKeys: [MessageQueueKey: [UInt8]] = [:]
+        /// Keys this backend has added to the key registry, with what publishing to them needs.
+        var registeredKeys: [MessageQueueKey: PublishTarget] = [:]
         /// Consumer connections open now, counted against ``RedisConfiguration/maxConnections``.
         var consumerConnections: [ObjectIdentifier: RedisConnection] = [:]
         var consumerCounter = 0
@@ -82,12 +82,11 @@ public final class RedisBackend: MessageQueueBackend {
 
     nonisolated(nonsending) public func publish(_ payload: MessageQueuePayload, to key: MessageQueueKey) async throws {
         var command = RESPCommand()
-        let prefix = try xaddPrefix(for: key, registeringInto: &command)
-        try command.appendXADD(prefix: prefix, payload: payload)
-        let publishing = metrics.publishing(to: key)
-        let started = publishing.start()
+        let target = try publishTarget(for: key, registeringInto: &command)
+        try command.appendXADD(prefix: target.prefix, payload: payload)
+        let started = target.metrics.start()
         try await send(command, for: "XADD")
-        publishing.published(startedAt: started)
+        target.metrics.published(startedAt: started)
     }
 
     /// Publishes the whole batch in one pipelined write: one `XADD` per message, in order.
@@ -95,20 +94,19 @@ public final class RedisBackend: MessageQueueBackend {
     nonisolated(nonsending) public func publish(_ batch: [(key: MessageQueueKey, payload: MessageQueuePayload)]) async throws {
         guard !batch.isEmpty else { return }
         var command = RESPCommand()
+        var runs: [(metrics: MessageQueueMetrics.Publishing, count: Int)] = []
         for item in batch {
-            let prefix = try xaddPrefix(for: item.key, registeringInto: &command)
-            try command.appendXADD(prefix: prefix, payload: item.payload)
+            let target = try publishTarget(for: item.key, registeringInto: &command)
+            try command.appendXADD(prefix: target.prefix, payload: item.payload)
+            if let last = runs.last, last.metrics === target.metrics {
+                runs[runs.count - 1].count += 1
+            } else {
+                runs.append((target.metrics, 1))
+            }
         }
-        let started = metrics.publishing(to: batch[0].key).start()
+        let started = runs[0].metrics.start()
         try await send(command, for: "XADD")
-        var start = 0
-        while start < batch.count {
-            let key = batch[start].key
-            var end = start + 1
-            while end < batch.count && batch[end].key == key { end += 1 }
-            metrics.publishing(to: key).published(end - start, startedAt: started)
-            start = end
-        }
+        for run in runs { run.metrics.published(run.count, startedAt: started) }
     }
 
     public func consume(group: ConsumerGroup?) -> RedisConsumer {
@@ -142,21 +140,31 @@ public final class RedisBackend: MessageQueueBackend {
         return nil
     }
 
-    /// The encoded start of an `XADD` to `key`'s stream. The first time this backend publishes to
-    /// `key` it also adds `SADD <registry> <key>` to `command`, so consumers of every key in any
-    /// process find it without `KEYS`.
-    private func xaddPrefix(for key: MessageQueueKey, registeringInto command: inout RESPCommand) throws(MessageQueueError) -> [UInt8] {
+    /// What a publish to one key needs, looked up once per call.
+    private struct PublishTarget {
+        /// The encoded start of an `XADD` to the key's stream.
+        let prefix: [UInt8]
+        let metrics: MessageQueueMetrics.Publishing
+    }
+
+    /// The `XADD` prefix and metrics of `key`. The first time this backend publishes to `key` it
+    /// also adds `SADD <registry> <key>` to `command`, so consumers of every key in any process
+    /// find it without `KEYS`.
+    private func publishTarget(for key: MessageQueueKey, registeringInto command: inout RESPCommand) throws(MessageQueueError) -> PublishTarget {
         guard !isClosed else { throw .closed(Self.providerName) }
         if let known = state.withLock({ $0.registeredKeys[key] }) { return known }
         guard key.rawValue != RedisNames.registryName else {
             throw MessageQueueError(.invalidKey, "the key \"\(key)\" is reserved by the Redis provider for its key registry; use another key")
         }
-        let prefix = RESPCommand.xaddPrefix(stream: names.stream(key), maxLength: maxLength)
-        if state.withLock({ $0.registeredKeys.updateValue(prefix, forKey: key) == nil }) {
+        let made = PublishTarget(
+            prefix: RESPCommand.xaddPrefix(stream: names.stream(key), maxLength: maxLength),
+            metrics: metrics.publishing(to: key)
+        )
+        if state.withLock({ $0.registeredKeys.updateValue(made, forKey: key) == nil }) {
             command.append([Array("SADD".utf8), names.registry, Array(key.rawValue.utf8)])
             keyGeneration.add(1, ordering: .relaxed)
         }
-        return prefix
+        return made
     }
 
     /// Sends `command` on the command connection and throws the first error among its replies.

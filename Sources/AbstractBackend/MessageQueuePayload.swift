@@ -36,18 +36,15 @@ public struct MessageQueuePayload: Sendable, Hashable {
     ///
     /// Providers call this before accepting a payload so that every provider rejects the same payloads.
     public func validate() throws(MessageQueueError) {
-        var problem: JSONValue.Problem?
-        for value in fields.values {
-            problem = value.problem(depthLeft: Self.maxDepth - 1)
-            if problem != nil { break }
-        }
+        if let problem = jsonValue.problem(depthLeft: Self.maxDepth) { throw Self.error(problem) }
+    }
+
+    private static func error(_ problem: JSONValue.Problem) -> MessageQueueError {
         switch problem {
-        case nil:
-            return
         case .nonFinite:
-            throw MessageQueueError(.invalidPayload, "the payload contains a NaN or infinite number, which JSON cannot represent")
+            MessageQueueError(.invalidPayload, "the payload contains a NaN or infinite number, which JSON cannot represent")
         case .tooDeep:
-            throw MessageQueueError(.invalidPayload, "the payload nests arrays and objects more than \(Self.maxDepth) levels deep")
+            MessageQueueError(.invalidPayload, "the payload nests arrays and objects more than \(Self.maxDepth) levels deep")
         }
     }
 }
@@ -86,20 +83,26 @@ extension MessageQueuePayload {
 
     /// The payload as compact UTF-8 JSON text.
     ///
-    /// Throws ``MessageQueueError/Code/invalidPayload`` when a number is not finite.
+    /// Throws ``MessageQueueError/Code/invalidPayload`` when the payload does not pass ``validate()``.
     public func jsonBytes(sortedKeys: Bool = false) throws(MessageQueueError) -> [UInt8] {
-        try validate()
-        return JSONWriter.bytes(jsonValue, sortedKeys: sortedKeys)
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(256)
+        try appendJSON(to: &buffer, sortedKeys: sortedKeys)
+        return buffer
     }
 
     /// Appends the payload as compact UTF-8 JSON text to `buffer`, for providers that frame the
     /// text themselves (a wire protocol, a record format) and want no intermediate copy.
     ///
-    /// Throws ``MessageQueueError/Code/invalidPayload`` when a number is not finite; `buffer` is
-    /// then unchanged.
+    /// Throws ``MessageQueueError/Code/invalidPayload`` when the payload does not pass
+    /// ``validate()``; `buffer` is then unchanged.
     public func appendJSON(to buffer: inout [UInt8], sortedKeys: Bool = false) throws(MessageQueueError) {
-        try validate()
-        JSONWriter.write(jsonValue, into: &buffer, sortedKeys: sortedKeys)
+        // Validated while written: one walk of the tree, not two.
+        let start = buffer.count
+        if let problem = JSONWriter.writeValidating(jsonValue, into: &buffer, sortedKeys: sortedKeys, depthLimit: Self.maxDepth) {
+            buffer.removeSubrange(start...)
+            throw Self.error(problem)
+        }
     }
 
     /// The payload as compact JSON text.

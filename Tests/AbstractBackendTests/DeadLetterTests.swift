@@ -48,6 +48,28 @@ final class PayloadValidationTests: XCTestCase {
         XCTAssertThrowsError(try MessageQueuePayload(jsonText: "{\"a\":" + String(repeating: "[", count: 512) + String(repeating: "]", count: 512) + "}"))
     }
 
+    /// `appendJSON` checks while it writes; what it refuses leaves the caller's buffer as it was.
+    func testRefusedPayloadLeavesTheBufferUnchanged() throws {
+        let start = Array("head".utf8)
+        let refused: [(MessageQueuePayload, String)] = [
+            (["a": 1, "b": nested(MessageQueuePayload.maxDepth), "c": "x"], "512 levels"),
+            (["a": "x", "b": ["c": [1, .double(.nan)]]], "NaN or infinite"),
+        ]
+        for (payload, reason) in refused {
+            var buffer = start
+            XCTAssertThrowsError(try payload.appendJSON(to: &buffer)) { error in
+                XCTAssertEqual((error as! MessageQueueError).code, .invalidPayload)
+                XCTAssertTrue((error as! MessageQueueError).message.contains(reason))
+            }
+            XCTAssertEqual(buffer, start)
+            XCTAssertThrowsError(try payload.jsonBytes())
+        }
+        let deepest = MessageQueuePayload(["a": nested(MessageQueuePayload.maxDepth - 1)])
+        var buffer = start
+        try deepest.appendJSON(to: &buffer)
+        XCTAssertEqual(Array(buffer.dropFirst(start.count)), try deepest.jsonBytes())
+    }
+
     func testNonFiniteNumbersAreRejected() {
         for bad in [Double.nan, .infinity, -.infinity] {
             let payload: MessageQueuePayload = ["ok": 1, "nested": ["x": [.double(bad)]]]

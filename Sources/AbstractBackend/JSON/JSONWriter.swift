@@ -23,6 +23,28 @@ enum JSONWriter {
     ///
     /// Non-finite doubles are written as `null`: callers validate first, but writing must never trap.
     static func write(_ value: JSONValue, into buffer: inout [UInt8], sortedKeys: Bool) {
+        var problem: JSONValue.Problem?
+        write(value, into: &buffer, sortedKeys: sortedKeys, depthLeft: .max, problem: &problem)
+    }
+
+    /// Appends the value as UTF-8 JSON text to `buffer` and returns the first reason it cannot be
+    /// read back (see ``JSONValue/isValidJSON``), or `nil`: validation and writing in one walk.
+    /// When a problem is returned, what was appended is incomplete and must be discarded.
+    static func writeValidating(_ value: JSONValue, into buffer: inout [UInt8], sortedKeys: Bool, depthLimit: Int) -> JSONValue.Problem? {
+        var problem: JSONValue.Problem?
+        write(value, into: &buffer, sortedKeys: sortedKeys, depthLeft: depthLimit, problem: &problem)
+        return problem
+    }
+
+    /// `depthLeft` counts the arrays and objects that may still open; past it writing stops with
+    /// ``JSONValue/Problem/tooDeep``. A non-finite double is written as `null` and recorded.
+    private static func write(
+        _ value: JSONValue,
+        into buffer: inout [UInt8],
+        sortedKeys: Bool,
+        depthLeft: Int,
+        problem: inout JSONValue.Problem?
+    ) {
         switch value {
         case .null:
             appendLiteral("null", to: &buffer)
@@ -31,26 +53,37 @@ enum JSONWriter {
         case .int(let integer):
             writeInteger(integer, into: &buffer)
         case .double(let double):
+            if !double.isFinite, problem == nil { problem = .nonFinite }
             writeDouble(double, into: &buffer)
         case .string(let string):
             writeString(string, into: &buffer)
         case .array(let elements):
+            guard depthLeft > 0 else {
+                problem = .tooDeep
+                return
+            }
             buffer.append(UInt8(ascii: "["))
             var first = true
             for element in elements {
                 if !first { buffer.append(UInt8(ascii: ",")) }
                 first = false
-                write(element, into: &buffer, sortedKeys: sortedKeys)
+                write(element, into: &buffer, sortedKeys: sortedKeys, depthLeft: depthLeft - 1, problem: &problem)
+                if problem == .tooDeep { return }
             }
             buffer.append(UInt8(ascii: "]"))
         case .object(let members):
+            guard depthLeft > 0 else {
+                problem = .tooDeep
+                return
+            }
             buffer.append(UInt8(ascii: "{"))
             if sortedKeys {
                 let ordered = members.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
-                writeMembers(ordered, into: &buffer, sortedKeys: sortedKeys)
+                writeMembers(ordered, into: &buffer, sortedKeys: sortedKeys, depthLeft: depthLeft - 1, problem: &problem)
             } else {
-                writeMembers(members, into: &buffer, sortedKeys: sortedKeys)
+                writeMembers(members, into: &buffer, sortedKeys: sortedKeys, depthLeft: depthLeft - 1, problem: &problem)
             }
+            if problem == .tooDeep { return }
             buffer.append(UInt8(ascii: "}"))
         }
     }
@@ -58,7 +91,9 @@ enum JSONWriter {
     private static func writeMembers(
         _ members: some Sequence<(key: String, value: JSONValue)>,
         into buffer: inout [UInt8],
-        sortedKeys: Bool
+        sortedKeys: Bool,
+        depthLeft: Int,
+        problem: inout JSONValue.Problem?
     ) {
         var first = true
         for (name, member) in members {
@@ -66,7 +101,8 @@ enum JSONWriter {
             first = false
             writeString(name, into: &buffer)
             buffer.append(UInt8(ascii: ":"))
-            write(member, into: &buffer, sortedKeys: sortedKeys)
+            write(member, into: &buffer, sortedKeys: sortedKeys, depthLeft: depthLeft, problem: &problem)
+            if problem == .tooDeep { return }
         }
     }
 
@@ -111,39 +147,45 @@ enum JSONWriter {
 
     private static func writeString(_ string: String, into buffer: inout [UInt8]) {
         buffer.append(UInt8(ascii: "\""))
-        var string = string
-        string.withUTF8 { utf8 in
-            // Copy runs of bytes that need no escaping in one go; most strings are a single run.
-            var runStart = 0
-            for index in 0..<utf8.count {
-                let byte = utf8[index]
-                if byte >= 0x20, byte != UInt8(ascii: "\""), byte != UInt8(ascii: "\\") { continue }
-                if runStart < index {
-                    buffer.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<index]))
-                }
-                runStart = index + 1
-                buffer.append(UInt8(ascii: "\\"))
-                switch byte {
-                case UInt8(ascii: "\""): buffer.append(UInt8(ascii: "\""))
-                case UInt8(ascii: "\\"): buffer.append(UInt8(ascii: "\\"))
-                case 0x0A: buffer.append(UInt8(ascii: "n"))
-                case 0x0D: buffer.append(UInt8(ascii: "r"))
-                case 0x09: buffer.append(UInt8(ascii: "t"))
-                case 0x08: buffer.append(UInt8(ascii: "b"))
-                case 0x0C: buffer.append(UInt8(ascii: "f"))
-                default:
-                    let hexDigits: StaticString = "0123456789abcdef"
-                    buffer.append(UInt8(ascii: "u"))
-                    buffer.append(UInt8(ascii: "0"))
-                    buffer.append(UInt8(ascii: "0"))
-                    buffer.append(hexDigits.utf8Start[Int(byte >> 4)])
-                    buffer.append(hexDigits.utf8Start[Int(byte & 0xF)])
-                }
-            }
-            if runStart < utf8.count {
-                buffer.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...]))
-            }
+        // Native strings are contiguous UTF-8 already; only bridged ones need a copy.
+        if string.utf8.withContiguousStorageIfAvailable({ writeEscaped($0, into: &buffer) }) == nil {
+            var copy = string
+            copy.withUTF8 { writeEscaped($0, into: &buffer) }
         }
         buffer.append(UInt8(ascii: "\""))
+    }
+
+    /// Appends `utf8` with `"`, `\` and control characters escaped.
+    private static func writeEscaped(_ utf8: UnsafeBufferPointer<UInt8>, into buffer: inout [UInt8]) {
+        // Copy runs of bytes that need no escaping in one go; most strings are a single run.
+        var runStart = 0
+        for index in 0..<utf8.count {
+            let byte = utf8[index]
+            if byte >= 0x20, byte != UInt8(ascii: "\""), byte != UInt8(ascii: "\\") { continue }
+            if runStart < index {
+                buffer.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<index]))
+            }
+            runStart = index + 1
+            buffer.append(UInt8(ascii: "\\"))
+            switch byte {
+            case UInt8(ascii: "\""): buffer.append(UInt8(ascii: "\""))
+            case UInt8(ascii: "\\"): buffer.append(UInt8(ascii: "\\"))
+            case 0x0A: buffer.append(UInt8(ascii: "n"))
+            case 0x0D: buffer.append(UInt8(ascii: "r"))
+            case 0x09: buffer.append(UInt8(ascii: "t"))
+            case 0x08: buffer.append(UInt8(ascii: "b"))
+            case 0x0C: buffer.append(UInt8(ascii: "f"))
+            default:
+                let hexDigits: StaticString = "0123456789abcdef"
+                buffer.append(UInt8(ascii: "u"))
+                buffer.append(UInt8(ascii: "0"))
+                buffer.append(UInt8(ascii: "0"))
+                buffer.append(hexDigits.utf8Start[Int(byte >> 4)])
+                buffer.append(hexDigits.utf8Start[Int(byte & 0xF)])
+            }
+        }
+        if runStart < utf8.count {
+            buffer.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...]))
+        }
     }
 }

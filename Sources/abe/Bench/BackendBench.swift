@@ -28,7 +28,7 @@ struct BackendBench<Backend: MessageQueueBackend> {
         for sequence in 0..<messages.count {
             let payload = messages.send(sequence)
             try await backend.publish(payload, to: key)
-            latencies[sequence] = messages.age(of: payload) ?? 0
+            latencies[sequence] = messages.age(ofSent: sequence)
         }
         let seconds = (ContinuousClock.now - start).seconds
         await backend.close()
@@ -57,7 +57,7 @@ struct BackendBench<Backend: MessageQueueBackend> {
             let range = next..<min(next + batchSize, messages.count)
             let batch = range.map { (key: key, payload: messages.send($0)) }
             try await backend.publish(batch)
-            latencies.append(messages.age(of: batch[0].payload) ?? 0)
+            latencies.append(messages.age(ofSent: range.lowerBound))
             next = range.upperBound
         }
         let seconds = (ContinuousClock.now - start).seconds
@@ -184,7 +184,7 @@ extension BenchMessages {
                     for sequence in stride(from: task, to: messages.count, by: tasks) {
                         let payload = messages.send(sequence)
                         try await publish(payload)
-                        latencies.append(messages.age(of: payload) ?? 0)
+                        latencies.append(messages.age(ofSent: sequence))
                     }
                     return latencies
                 }
