@@ -79,9 +79,14 @@ func processed(by workers: [ChildProcess]) -> [Int] {
 /// Waits until `workers()` (the list may grow) processed every number in `needed`, polling, or
 /// `timeout` passes. Returns whether they did.
 func waitUntilProcessed(_ needed: Set<Int>, by workers: () -> [ChildProcess], timeout: Duration) async -> Bool {
+    await eventually(within: timeout) { needed.isSubset(of: processed(by: workers())) }
+}
+
+/// Polls `condition` until it holds or `timeout` passes. Returns whether it held.
+func eventually(within timeout: Duration, _ condition: () -> Bool) async -> Bool {
     let deadline = ContinuousClock.now + timeout
     while true {
-        if needed.isSubset(of: processed(by: workers())) { return true }
+        if condition() { return true }
         if ContinuousClock.now >= deadline { return false }
         try? await Task.sleep(for: .milliseconds(200))
     }
