@@ -92,7 +92,9 @@ final class DeliveryAcknowledger: MessageAcknowledger {
         }
     }
 
-    /// One `XACK <stream> <group> <id>…` per key for everything queued; runs on the command thread.
+    /// One `XACK <stream> <group> <id>…` per key for everything queued. Runs on the command
+    /// connection when it sends the flush, or when it fails the flush unsent (the ids are then
+    /// dropped, and delivered again after the visibility timeout).
     private func takeAcknowledgements() -> RESPCommand {
         let entries = acks.withLock { buffer in
             buffer.flushQueued = false

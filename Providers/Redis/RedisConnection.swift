@@ -35,6 +35,14 @@ final class RedisConnection: @unchecked Sendable {
         }
         var body: Body
         var completion: Completion
+
+        /// Fails the request without sending it. A deferred command is still built, and dropped:
+        /// its owner may wait for the build before it queues the next one (an acknowledger
+        /// queues its next flush only once the previous one took the buffered ids).
+        func fail(_ error: MessageQueueError) {
+            if case .deferred(let build) = body { _ = build() }
+            completion.fail(error)
+        }
     }
 
     /// Who learns the outcome of a request.
@@ -84,8 +92,10 @@ final class RedisConnection: @unchecked Sendable {
     private let hasWork = Atomic<Bool>(false)
     /// Whether the thread waits on `wakeup`: only then does `enqueue` signal it.
     private let sleeping = Atomic<Bool>(false)
-    /// Set when the last connection attempt failed and requests fail fast until `retryAt`.
-    private let unreachable = Atomic<Bool>(false)
+    /// When the last connection attempt failed: the end of its backoff (`retryAt`), in
+    /// nanoseconds after `created`; 0 after a success. Callers read it without the thread.
+    private let backoffEnd = Atomic<Int64>(0)
+    private let created = ContinuousClock.now
 
     // Owned by the connection thread.
     private var context: UnsafeMutablePointer<redisContext>?
@@ -151,7 +161,7 @@ final class RedisConnection: @unchecked Sendable {
             return true
         }
         guard accepted else {
-            request.completion.fail(.closed(RedisBackend.providerName))
+            request.fail(.closed(RedisBackend.providerName))
             return
         }
         if sleeping.load(ordering: .sequentiallyConsistent) { wake() }
@@ -180,9 +190,14 @@ final class RedisConnection: @unchecked Sendable {
         return reply
     }
 
-    /// True while the last connection attempt failed and the backoff has not passed: requests
-    /// fail at once.
-    var isUnreachable: Bool { unreachable.load(ordering: .relaxed) }
+    /// True while the last connection attempt failed and its backoff has not passed: requests
+    /// fail at once. Turns false when the backoff ends, so that the next request tries again; a
+    /// caller that stopped sending while this was true would otherwise never learn the server
+    /// is back.
+    var isUnreachable: Bool {
+        let end = backoffEnd.load(ordering: .relaxed)
+        return end != 0 && (ContinuousClock.now - created).wholeNanoseconds < end
+    }
 
     /// The server's id for this connection (`CLIENT ID`), or `nil` when not connected.
     var serverClientID: Int64? {
@@ -238,7 +253,7 @@ final class RedisConnection: @unchecked Sendable {
                 return (head, false)
             }
             if closed {
-                for request in batch { request.completion.fail(.closed(RedisBackend.providerName)) }
+                for request in batch { request.fail(.closed(RedisBackend.providerName)) }
                 return nil
             }
             if !batch.isEmpty { return batch }
@@ -260,7 +275,7 @@ final class RedisConnection: @unchecked Sendable {
     private func process(_ batch: [Request]) {
         guard let context = connectIfNeeded() else {
             let error = lastFailure ?? RedisErrors.unreachable(configuration, reason: "not connected")
-            for request in batch { request.completion.fail(error) }
+            for request in batch { request.fail(error) }
             return
         }
         var inFlight: [(completion: Completion, replies: Int)] = []
@@ -337,7 +352,7 @@ final class RedisConnection: @unchecked Sendable {
     /// Encodes `requests` into hiredis's output buffer and writes it out. On failure the
     /// connection is dropped and everything in flight fails.
     private func send(_ requests: [Request], on context: UnsafeMutablePointer<redisContext>, into inFlight: inout [(completion: Completion, replies: Int)]) -> Bool {
-        for request in requests {
+        for (index, request) in requests.enumerated() {
             let command: RESPCommand
             switch request.body {
             case .encoded(let encoded): command = encoded
@@ -349,7 +364,9 @@ final class RedisConnection: @unchecked Sendable {
                 redisAppendFormattedCommand(context, raw.baseAddress!.assumingMemoryBound(to: CChar.self), raw.count)
             }
             guard appended == REDIS_OK else {
-                fail(inFlight[...], with: connectionLost(context))
+                let error = connectionLost(context)
+                fail(inFlight[...], with: error)
+                for unsent in requests[(index + 1)...] { unsent.fail(error) }
                 return false
             }
         }
@@ -401,7 +418,7 @@ final class RedisConnection: @unchecked Sendable {
             let context = try connect()
             self.context = context
             socket.store(context.pointee.fd, ordering: .releasing)
-            unreachable.store(false, ordering: .relaxed)
+            backoffEnd.store(0, ordering: .relaxed)
             if lastFailure != nil {
                 logger.info("redis connection re-established", metadata: ["connection": "\(role)", "server": "\(configuration.endpoint)"])
             }
@@ -412,7 +429,7 @@ final class RedisConnection: @unchecked Sendable {
             lastFailure = error
             retryAt = ContinuousClock.now + backoff
             backoff = min(backoff * 2, Self.maximumBackoff)
-            unreachable.store(true, ordering: .relaxed)
+            backoffEnd.store(max(1, (retryAt - created).wholeNanoseconds), ordering: .relaxed)
             logger.warning("redis connection failed", metadata: ["connection": "\(role)", "server": "\(configuration.endpoint)", "error": "\(error.message)"])
             return nil
         }

@@ -104,6 +104,41 @@ final class RedisFailureTests: RedisTestCase {
         XCTAssertFalse(received.ending.ended, "the consumer ended: \(String(describing: received.ending.error))")
     }
 
+    /// Acknowledgements fail at once while the command connection is in its reconnect backoff;
+    /// once the backoff has passed they must try the server again, even when nothing else is
+    /// sent on that connection (a consumer process that only acknowledges).
+    func testAcknowledgementsResumeAfterAFailedReconnect() async throws {
+        let backend = try makeBackend()
+        let key = try MessageQueueKey("orders")
+        for number in 0..<3 { try await backend.publish(["n": .int(Int64(number))], to: key) }
+        var iterator = backend.consume(keys: [key], group: try ConsumerGroup("workers")).makeAsyncIterator()
+        var held: [MessageQueueMessage] = []
+        for _ in 0..<3 {
+            let message = try await iterator.next()
+            held.append(try XCTUnwrap(message))
+        }
+        let first = held[0].id
+        XCTAssertEqual(try server.command("XPENDING", "orders", "workers", first, first, "1"), "*1")
+
+        await server.kill()
+        // The first publish loses the connection, a later one finds no server: the backoff starts,
+        // and an acknowledgement fails at once.
+        let backingOff = await eventually(within: .seconds(5)) {
+            _ = try? await backend.publish(["n": 99], to: key)
+            return (try? await held[1].ack()) == nil
+        }
+        XCTAssertTrue(backingOff, "acknowledging did not fail while the server was down")
+        try await server.restart()
+
+        // Only acknowledgements from here on, as in a consumer process.
+        let acknowledged = await eventually(within: .seconds(10)) { (try? await held[0].ack()) != nil }
+        XCTAssertTrue(acknowledged, "acknowledging still failed 10 s after the server came back")
+        let applied = await eventually(within: .seconds(5)) {
+            (try? self.server.command("XPENDING", "orders", "workers", first, first, "1")) == "*0"
+        }
+        XCTAssertTrue(applied, "the acknowledgement did not reach the restarted server")
+    }
+
     func testCallsFailFastWhenTheServerNeverCameUp() async throws {
         await server.kill()
         let backend = try makeBackend()
