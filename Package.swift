@@ -58,9 +58,14 @@ let package = Package(
             path: "Providers/Redis"
         ),
         .target(
+            name: "CCRC32C",
+            path: "Providers/CCRC32C"
+        ),
+        .target(
             name: "AbstractBackendFileSpool",
             dependencies: [
                 "AbstractBackend",
+                "CCRC32C",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Providers/FileSpool"

@@ -9,7 +9,9 @@ import Synchronization
 /// Each key is a log of checksummed segment files; each group's state is a journal that every
 /// consuming process replays. Publishing returns once the record is written and, under
 /// `ABE_SPOOL_FSYNC=always` (the default), on disk — concurrent publishers share one
-/// `fdatasync`. The on-disk format is in docs/file-spool-format.md.
+/// `fdatasync`; under `never` it returns once the record is queued for writing (see
+/// ``FileSpoolConfiguration/FsyncPolicy/never`` for what that can lose). The on-disk format is in
+/// docs/file-spool-format.md.
 ///
 /// ```swift
 /// let backend = try FileSpoolBackend(configuration: FileSpoolConfiguration(directory: "/var/spool/orders"))
@@ -41,8 +43,6 @@ public final class FileSpoolBackend: MessageQueueBackend {
     let metrics = MessageQueueMetrics(provider: providerName)
     private let writer: SpoolWriter
     private let closed = Atomic<Bool>(false)
-    /// Bumped whenever this process appends, so its idle consumers look again at once.
-    let appendGeneration = Atomic<Int>(0)
 
     /// Opens the spool at ``FileSpoolConfiguration/directory``, creating it (mode 0700) when
     /// missing.
@@ -70,7 +70,6 @@ public final class FileSpoolBackend: MessageQueueBackend {
         let publishing = metrics.publishing(to: key)
         let started = publishing.start()
         try await writer.append(entry, to: key)
-        appendGeneration.add(1, ordering: .releasing)
         publishing.published(startedAt: started)
     }
 
@@ -91,7 +90,6 @@ public final class FileSpoolBackend: MessageQueueBackend {
             publishing.published(end - start, startedAt: started)
             start = end
         }
-        appendGeneration.add(1, ordering: .releasing)
     }
 
     public func consume(group: ConsumerGroup?) -> FileSpoolConsumer {
@@ -113,4 +111,12 @@ public final class FileSpoolBackend: MessageQueueBackend {
     public var statistics: FileSpoolStatistics { counters.snapshot }
 
     var isClosed: Bool { closed.load(ordering: .acquiring) }
+
+    /// Changes whenever this process appends, so its idle consumers look again at once.
+    var appendGeneration: Int { writer.appended.load(ordering: .acquiring) }
+
+    /// Tells this process's idle consumers that something was appended outside the writer.
+    func noteAppended() {
+        writer.appended.add(1, ordering: .releasing)
+    }
 }

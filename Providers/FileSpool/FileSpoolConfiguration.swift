@@ -28,11 +28,13 @@ import Darwin
 /// a directory, is writable by its group or by others, or belongs to another user is refused when
 /// the backend opens it.
 public struct FileSpoolConfiguration: Sendable, Hashable {
-    /// When a published record is forced to disk, which decides what a crash can lose.
+    /// When a published record is written and forced to disk, which decides what a crash can lose.
     ///
-    /// A crash of the publishing *process* never loses a record whose `publish` returned under
-    /// any policy: the record is in the kernel's page cache by then. The policies differ in what
-    /// a crash of the *machine* (power loss, kernel panic) can lose.
+    /// Under `always` and `interval`, `publish` returns once the record is written, so a crash of
+    /// the publishing *process* never loses a record whose `publish` returned: it is in the
+    /// kernel's page cache by then; these two differ in what a crash of the *machine* (power
+    /// loss, kernel panic) can lose. Under `never`, `publish` returns before the write, so a
+    /// killed or crashed process can also lose its last moments of publishes.
     public enum FsyncPolicy: String, Sendable, Hashable, CaseIterable, CustomStringConvertible {
         /// The default: `publish` returns only after the record is on disk (`fdatasync`).
         /// Concurrent publishers share one sync (group commit), so throughput grows with
@@ -42,9 +44,20 @@ public struct FileSpoolConfiguration: Sendable, Hashable {
         /// does not wait for it. A machine crash can lose the records published in the last
         /// interval (plus the time the sync itself takes).
         case interval
-        /// The spool never syncs records; the kernel writes them back when it chooses (on
-        /// Linux typically within about 30 s, `vm.dirty_expire_centisecs`). A machine crash
-        /// can lose everything not yet written back. For data you can afford to lose or recreate.
+        /// The fastest: `publish` returns once the message is queued for the backend's writer
+        /// thread, which writes it within about a millisecond, and records are never synced; the
+        /// kernel writes them back when it chooses (on Linux typically within about 30 s,
+        /// `vm.dirty_expire_centisecs`).
+        ///
+        /// - A process that is killed or crashes loses what its writer had not written yet: at
+        ///   most 1 MiB of JSON (past that, `publish` waits for the writer), usually the last
+        ///   millisecond of publishes. ``FileSpoolBackend/close()`` and a normal exit (returning
+        ///   from `main`, `exit()`) write everything first.
+        /// - A machine crash can lose everything the kernel has not written back.
+        /// - A write that fails after `publish` returned loses those messages: it is logged,
+        ///   counted in ``FileSpoolStatistics/lostMessages``, and every later `publish` fails.
+        ///
+        /// For data you can afford to lose or recreate.
         case never
 
         /// `always`, `interval` or `never`: the spelling `ABE_SPOOL_FSYNC` accepts.

@@ -43,7 +43,12 @@ final class SegmentLog {
     private var end: Int
     private(set) var lastSequence: UInt64
     private(set) var recovery = Recovery()
+    /// The bytes of the append being written, kept between appends so that a busy writer does
+    /// not allocate (and fault in) a fresh buffer for every batch.
+    private var appendBuffer: [UInt8] = []
 
+    /// The largest append buffer kept for the next append.
+    static let keptAppendBuffer = 4 << 20
     static let lockFileName = "append.lock"
     static let segmentSuffix = ".seg"
 
@@ -106,7 +111,15 @@ final class SegmentLog {
         try catchUp()
         if end >= segmentLimit { try startSegment() }
         let first = lastSequence + 1
-        var bytes: [UInt8] = []
+        var bytes = appendBuffer
+        appendBuffer = []
+        defer {
+            // Large one-off appends (a batch of big payloads) are not worth keeping.
+            if bytes.capacity <= Self.keptAppendBuffer {
+                bytes.removeAll(keepingCapacity: true)
+                appendBuffer = bytes
+            }
+        }
         bytes.reserveCapacity(entries.reduce(0) { $0 + SegmentFormat.recordHeaderLength + $1.json.count })
         var sequence = first
         for entry in entries {

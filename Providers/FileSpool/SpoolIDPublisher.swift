@@ -49,7 +49,7 @@ package final class SpoolIDPublisher: Sendable {
             }
             return ids
         }
-        backend.appendGeneration.add(1, ordering: .releasing)
+        backend.noteAppended()
         return ids
     }
 

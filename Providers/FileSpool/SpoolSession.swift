@@ -84,7 +84,7 @@ final class SpoolSession: @unchecked Sendable {
             let directories = backend.directories
             keys = await thread.run { directories.allKeys().filter { !$0.isDeadLetter } }
         }
-        let generation = backend.appendGeneration.load(ordering: .acquiring)
+        let generation = backend.appendGeneration
         let (keys, rotation, limit, files) = (self.keys, self.rotation, backend.configuration.prefetch, self.files)
         let claim = try await thread.run { () throws(MessageQueueError) in try files.claim(keys: keys, rotation: rotation, limit: limit) }
         self.rotation = keys.isEmpty ? 0 : (rotation + 1) % keys.count
@@ -128,7 +128,7 @@ final class SpoolSession: @unchecked Sendable {
             remaining = min(remaining, untilDeadline)
         }
         let step = Duration.milliseconds(5)
-        while remaining > .zero, backend.appendGeneration.load(ordering: .acquiring) == generation, !backend.isClosed {
+        while remaining > .zero, backend.appendGeneration == generation, !backend.isClosed {
             try await Task.sleep(for: min(step, remaining))
             remaining -= step
         }

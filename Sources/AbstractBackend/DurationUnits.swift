@@ -24,7 +24,7 @@ extension Duration {
     }
 
     /// The duration in seconds, as a `Double`.
-    var secondsValue: Double {
+    package var secondsValue: Double {
         let (seconds, attoseconds) = components
         return Double(seconds) + Double(attoseconds) / 1e18
     }

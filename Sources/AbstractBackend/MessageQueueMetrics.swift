@@ -4,8 +4,9 @@ import Synchronization
 /// The swift-metrics counters and timers every provider records, under the same names.
 ///
 /// A provider keeps one instance, gets a ``Publishing`` per key and a ``Delivery`` per key and
-/// group from it, and calls them on the hot path: with no metrics backend bootstrapped each call
-/// is one no-op method call, and the publish clock is not read at all.
+/// group from it, and calls them on the hot path: with no metrics backend bootstrapped when the
+/// instance is made, every key shares one no-op ``Publishing`` and ``Delivery`` (no lookup, no
+/// lock), each call is one no-op method call, and the publish clock is not read at all.
 ///
 /// | label | type | dimensions | counts |
 /// |---|---|---|---|
@@ -24,6 +25,9 @@ public final class MessageQueueMetrics: Sendable {
     /// The provider dimension, such as `"redis"`.
     public let provider: String
     private let cache = Mutex(Cache())
+    /// What every key gets when no metrics backend was bootstrapped at `init`: the lookup would
+    /// cost a shared lock and a hash per publish, for handles that record nothing.
+    private let disabled: (publishing: Publishing, delivery: Delivery)?
 
     private struct Cache {
         var publishing: [MessageQueueKey: Publishing] = [:]
@@ -38,12 +42,14 @@ public final class MessageQueueMetrics: Sendable {
     /// Creates the metrics of one provider.
     public init(provider: String) {
         self.provider = provider
+        disabled = MetricsSystem.factory is NOOPMetricsHandler ? (Publishing(dimensions: []), Delivery(dimensions: [])) : nil
     }
 
     /// The publishing metrics of `key`, made on first use and kept: look them up per call or
     /// keep them with the key's state.
     public func publishing(to key: MessageQueueKey) -> Publishing {
-        cache.withLock { cache in
+        if let disabled { return disabled.publishing }
+        return cache.withLock { cache in
             if let existing = cache.publishing[key] { return existing }
             let made = Publishing(dimensions: [("provider", provider), ("key", key.rawValue)])
             cache.publishing[key] = made
@@ -53,7 +59,8 @@ public final class MessageQueueMetrics: Sendable {
 
     /// The delivery metrics of `key` in `group`, made on first use and kept.
     public func delivery(of key: MessageQueueKey, in group: ConsumerGroup) -> Delivery {
-        cache.withLock { cache in
+        if let disabled { return disabled.delivery }
+        return cache.withLock { cache in
             let index = KeyAndGroup(key: key, group: group)
             if let existing = cache.delivery[index] { return existing }
             let made = Delivery(dimensions: [("provider", provider), ("key", key.rawValue), ("group", group.name)])

@@ -70,7 +70,7 @@ enum SpoolDoctor {
         case .interval:
             output.ok("fsync interval: synced every \(Int((configuration.fsyncInterval.seconds * 1000).rounded())) ms; a machine crash can lose what was published in the last interval")
         case .never:
-            output.warn("fsync never: the kernel writes records back when it chooses; a machine crash can lose what it has not written yet")
+            output.warn("fsync never: publish returns before the write and nothing is synced; a killed process can lose its last publishes (up to 1 MiB), a machine crash what the kernel has not written back yet")
         }
     }
 

@@ -1,9 +1,16 @@
 @testable import AbstractBackendFileSpool
 import XCTest
 
-/// CRC-32C against published vectors and a bit-by-bit reference, across every path of the
-/// slicing-by-8 loop: the 8-byte steps, the byte tail, chaining and unaligned starts.
+/// CRC-32C against published vectors and a bit-by-bit reference, across every path of both
+/// implementations (the processor's instruction and the slicing-by-8 loop): the 8-byte steps,
+/// the byte tail, chaining and unaligned starts.
 final class CRC32CTests: XCTestCase {
+    /// Both implementations, raw-buffer form: `checksum` takes the instruction where there is one.
+    private let implementations: [(name: String, checksum: (UnsafeRawBufferPointer, UInt32) -> UInt32)] = [
+        ("checksum", { CRC32C.checksum($0, continuing: $1) }),
+        ("softwareChecksum", { CRC32C.softwareChecksum($0, continuing: $1) }),
+    ]
+
     /// The textbook one-bit-at-a-time CRC-32C, too slow for the spool but obviously correct.
     private func reference(_ bytes: [UInt8]) -> UInt32 {
         var crc: UInt32 = 0xFFFF_FFFF
@@ -43,7 +50,26 @@ final class CRC32CTests: XCTestCase {
         var generator = SplitMix64(seed: 70)
         for length in 0...70 {
             let bytes = randomBytes(length, generator: &generator)
-            XCTAssertEqual(CRC32C.checksum(bytes), reference(bytes), "length \(length)")
+            for (name, checksum) in implementations {
+                XCTAssertEqual(bytes.withUnsafeBytes { checksum($0, 0) }, reference(bytes), "\(name), length \(length)")
+            }
+        }
+    }
+
+    func testTheInstructionIsUsedOnX86AndArm() {
+        #if arch(x86_64) || (arch(arm64) && os(Linux))
+        XCTAssertTrue(CRC32C.hardware, "this processor should have the CRC-32C instruction (SSE 4.2, or the arm64 CRC extension)")
+        #endif
+    }
+
+    func testBothImplementationsAgreeOnLongAndChainedInput() {
+        var generator = SplitMix64(seed: 4096)
+        for _ in 0..<50 {
+            let bytes = randomBytes(Int.random(in: 0...5000, using: &generator), generator: &generator)
+            let seed = UInt32.random(in: 0...UInt32.max, using: &generator)
+            bytes.withUnsafeBytes { raw in
+                XCTAssertEqual(CRC32C.checksum(raw, continuing: seed), CRC32C.softwareChecksum(raw, continuing: seed), "\(raw.count) bytes")
+            }
         }
     }
 
@@ -56,13 +82,15 @@ final class CRC32CTests: XCTestCase {
                 Int.random(in: 0...bytes.count, using: &generator)
             }
             cuts.sort()
-            var crc: UInt32 = 0
-            var start = 0
-            for cut in cuts + [bytes.count] {
-                crc = CRC32C.checksum(bytes[start..<cut], continuing: crc)
-                start = cut
+            for (name, checksum) in implementations {
+                var crc: UInt32 = 0
+                var start = 0
+                for cut in cuts + [bytes.count] {
+                    crc = bytes[start..<cut].withUnsafeBytes { checksum($0, crc) }
+                    start = cut
+                }
+                XCTAssertEqual(crc, reference(bytes), "\(name): \(bytes.count) bytes cut at \(cuts)")
             }
-            XCTAssertEqual(crc, CRC32C.checksum(bytes), "\(bytes.count) bytes cut at \(cuts)")
         }
     }
 
@@ -73,10 +101,9 @@ final class CRC32CTests: XCTestCase {
             for offset in 0..<16 {
                 for length in [0, 1, 7, 8, 9, 15, 16, 17, 63, 64, 65, 150] {
                     let slice = UnsafeRawBufferPointer(rebasing: whole[offset..<offset + length])
-                    XCTAssertEqual(
-                        CRC32C.checksum(slice), reference(Array(slice)),
-                        "offset \(offset), length \(length)"
-                    )
+                    for (name, checksum) in implementations {
+                        XCTAssertEqual(checksum(slice, 0), reference(Array(slice)), "\(name), offset \(offset), length \(length)")
+                    }
                 }
             }
         }

@@ -2,10 +2,14 @@
 // (Tests/AbstractBackendFileSpoolTests/MultiProcessTests.swift and CrashLoopTests.swift).
 //
 //   abe-spool-worker publish <spool-dir> <key> <first> <count> [--fsync always|interval|never]
-//                            [--segment-bytes N] [--pad N]
+//                            [--segment-bytes N] [--pad N] [--close yes|no]
+//                            [--file-size-limit N]
 //       Publishes {"n": i} for i in first..<first+count, one at a time, and after each publish
 //       returns prints `acked <i>`. `--pad N` adds a member "pad" of N "x" characters, so that a
-//       record spans many pages and a kill can land in the middle of its write.
+//       record spans many pages and a kill can land in the middle of its write. `--close no`
+//       prints `exiting` and exits (status 0) without closing the backend. `--file-size-limit N` sets RLIMIT_FSIZE, so
+//       writes past N bytes in a file fail (EFBIG). A failed publish prints
+//       `failed <i> lost <statistics.lostMessages>` before exiting 1.
 //
 //   abe-spool-worker consume <spool-dir> <key> <group> <visibility-ms> [--hold-ms N] [--prefetch N]
 //       Consumes <key> as a member of <group>; for each message prints `got <n> <deliveryCount> <id>`
@@ -30,7 +34,7 @@ import Glibc
 import Darwin
 #endif
 
-let usage = "usage: abe-spool-worker publish <spool-dir> <key> <first> <count> [--fsync always|interval|never] [--segment-bytes N] [--pad N]"
+let usage = "usage: abe-spool-worker publish <spool-dir> <key> <first> <count> [--fsync always|interval|never] [--segment-bytes N] [--pad N] [--close yes|no] [--file-size-limit N]"
     + " | abe-spool-worker consume <spool-dir> <key> <group> <visibility-ms> [--hold-ms N] [--prefetch N]"
 let worker = WorkerCommandLine(name: "abe-spool-worker", usage: usage)
 
@@ -61,7 +65,7 @@ func openBackend(_ configuration: FileSpoolConfiguration) -> FileSpoolBackend {
 // MARK: publish
 
 func publish(_ arguments: ArraySlice<String>) async -> Never {
-    let (positionals, options) = parse(arguments, positionalCount: 4, allowed: ["--fsync", "--segment-bytes", "--pad"])
+    let (positionals, options) = parse(arguments, positionalCount: 4, allowed: ["--fsync", "--segment-bytes", "--pad", "--close", "--file-size-limit"])
     let key = worker.key(positionals[1])
     let first = integer(positionals[2], "<first>", minimum: Int(Int64.min))
     let count = integer(positionals[3], "<count>", minimum: 0)
@@ -76,6 +80,14 @@ func publish(_ arguments: ArraySlice<String>) async -> Never {
     }
     let pad = options["--pad"].map { integer($0, "--pad", minimum: 0) } ?? 0
     let padding = String(repeating: "x", count: pad)
+    let closes = options["--close"] ?? "yes"
+    guard closes == "yes" || closes == "no" else { badArguments("--close must be yes or no, not \(String(reflecting: closes))") }
+    if let limit = options["--file-size-limit"].map({ integer($0, "--file-size-limit", minimum: 1) }) {
+        // Without this the kernel ends the process (SIGXFSZ) instead of failing the write.
+        signal(SIGXFSZ, SIG_IGN)
+        var bound = rlimit(rlim_cur: rlim_t(limit), rlim_max: rlim_t(limit))
+        guard setrlimit(Int32(RLIMIT_FSIZE.rawValue), &bound) == 0 else { fail("setrlimit(RLIMIT_FSIZE) failed: errno \(errno)", code: 1) }
+    }
     let backend = openBackend(configuration)
     emit("ready")
     for n in first..<(first + count) {
@@ -84,9 +96,14 @@ func publish(_ arguments: ArraySlice<String>) async -> Never {
         do {
             try await backend.publish(payload, to: key)
         } catch {
+            emit("failed \(n) lost \(backend.statistics.lostMessages)")
             fail("publish \(n) failed: \(error)", code: 1)
         }
         emit("acked \(n)")
+    }
+    if closes == "no" {
+        emit("exiting")
+        exit(0)
     }
     await backend.close()
     emit("done")
