@@ -90,6 +90,10 @@ final class SpoolWriter: Sendable {
     /// How many requests the previous batch completed: under `always`, their publishers are
     /// about to publish again, and waiting a moment for them halves the number of syncs.
     private nonisolated(unsafe) var lastBatchSize = 0
+    /// Emptied arrays of the previous batch, kept for the next one: a busy writer would otherwise
+    /// allocate (and fault in) fresh ones for every batch.
+    private nonisolated(unsafe) var spareRequests: [Request] = []
+    private nonisolated(unsafe) var spareEntries: [SegmentLog.Entry] = []
 
     /// The longest the writer waits for resumed publishers before writing a smaller batch.
     static let gatherTime = Duration.microseconds(200)
@@ -195,9 +199,11 @@ final class SpoolWriter: Sendable {
     // MARK: The writer thread
 
     private func run() {
-        while let batch = takeBatch() {
+        while var batch = takeBatch() {
             if !batch.isEmpty { write(batch) }
             syncIfDue(force: false)
+            batch.removeAll(keepingCapacity: true)
+            spareRequests = batch
         }
         syncIfDue(force: true)
         logs = [:]
@@ -213,14 +219,19 @@ final class SpoolWriter: Sendable {
         default: break
         }
         while true {
-            let (batch, closed) = queue.withLock { queue in
-                defer {
-                    queue.requests.removeAll(keepingCapacity: true)
+            // Swapped with the spare array, so that the queue holds the only reference to its
+            // new array and publishers append in place.
+            var taken = spareRequests
+            spareRequests = []
+            let closed = queue.withLock { queue -> Bool in
+                if !queue.requests.isEmpty {
+                    swap(&queue.requests, &taken)
                     queue.hasWaiter = false
                 }
-                return (queue.requests, queue.closed)
+                return queue.closed
             }
-            if !batch.isEmpty { return batch }
+            if !taken.isEmpty { return taken }
+            spareRequests = taken
             if closed { return nil }
             // Publishers resumed by the last batch usually publish again within microseconds;
             // under `never` they were not waiting, so there is nothing to watch for.
@@ -274,7 +285,12 @@ final class SpoolWriter: Sendable {
         // One append per key, in arrival order within each key.
         var failures: [Int: MessageQueueError] = [:]
         for (key, indices) in Self.groupedByKey(batch) {
-            var entries: [SegmentLog.Entry] = []
+            var entries = spareEntries
+            spareEntries = []
+            defer {
+                entries.removeAll(keepingCapacity: true)
+                spareEntries = entries
+            }
             entries.reserveCapacity(indices.count)
             for index in indices { batch[index].append(to: &entries) }
             do throws(MessageQueueError) {
