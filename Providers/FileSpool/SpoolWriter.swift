@@ -200,10 +200,12 @@ final class SpoolWriter: Sendable {
 
     private func run() {
         while var batch = takeBatch() {
-            if !batch.isEmpty { write(batch) }
+            if !batch.isEmpty {
+                write(batch)
+                batch.removeAll(keepingCapacity: true)
+                spareRequests = batch
+            }
             syncIfDue(force: false)
-            batch.removeAll(keepingCapacity: true)
-            spareRequests = batch
         }
         syncIfDue(force: true)
         logs = [:]
