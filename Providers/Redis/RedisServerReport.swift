@@ -53,6 +53,18 @@ extension RedisBackend {
         return report
     }
 
+    /// The CPU time the server has used since it started, in seconds: `used_cpu_sys` plus
+    /// `used_cpu_user` from `INFO cpu` (every thread of the server). `abe bench` reads it before
+    /// and after a scenario.
+    package func serverCPUSeconds() async throws(MessageQueueError) -> Double {
+        guard !isClosed else { throw .closed(Self.providerName) }
+        let fields = Self.infoFields(try await commands.value("INFO", "cpu"))
+        guard let system = fields["used_cpu_sys"].flatMap(Double.init), let user = fields["used_cpu_user"].flatMap(Double.init) else {
+            throw MessageQueueError(.unavailable, "the Redis server's INFO cpu has no used_cpu_sys and used_cpu_user")
+        }
+        return system + user
+    }
+
     /// The `name:value` lines of an `INFO` reply.
     private static func infoFields(_ reply: RedisValue) -> [String: String] {
         var fields: [String: String] = [:]

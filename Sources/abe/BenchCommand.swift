@@ -10,8 +10,9 @@ struct BenchCommand: AsyncParsableCommand {
         commandName: "bench",
         abstract: "Measure publish, consume and end-to-end throughput; print one JSON object per line.",
         discussion: """
-            Each line has backend, scenario, messages, payload_bytes, seconds, msgs_per_sec, p50_us and \
-            p99_us. Scenarios: publish (1 task, awaiting each call), publish-concurrent (64 tasks), \
+            Each line has backend, scenario, messages, payload_bytes, seconds, msgs_per_sec, p50_us, \
+            p99_us, cpu_us_per_msg (this process's CPU time per message) and server_cpu_us_per_msg (the \
+            Redis server's, from INFO cpu; null for other providers). Scenarios: publish (1 task, awaiting each call), publish-concurrent (64 tasks), \
             publish-batch (batches of 256), consume (prefilled, ack each), end-to-end (one producer and \
             one consumer at once; latency is publish to ack). The asyncstream line is the same \
             end-to-end loop over a plain AsyncStream, measured in the same run as a baseline; the \
@@ -163,11 +164,24 @@ struct BenchCommand: AsyncParsableCommand {
 
     private func runRedis(_ scenarios: [Scenario], environment: [String: String], reporter: BenchReporter) async throws {
         let base = try RedisConfiguration(environment: environment)
-        let redis = BackendBench(backendName: RedisBackend.providerName, messages: BenchMessages(count: redisMessages), extraFields: []) {
+        var redis = BackendBench(backendName: RedisBackend.providerName, messages: BenchMessages(count: redisMessages), extraFields: []) {
             var configuration = base
             configuration.keyPrefix = base.keyPrefix + "abe-bench/\(UInt32.random(in: 0...UInt32.max))/"
             return try RedisBackend(configuration: configuration)
         }
+        // A connection of its own reads the server's CPU time, outside the measured backend's pipeline.
+        let probe = try RedisBackend(configuration: base)
+        redis.serverCPU = { try? await probe.serverCPUSeconds() }
+        do {
+            try await runRedis(scenarios, on: redis, reporter: reporter)
+        } catch {
+            await probe.close()
+            throw error
+        }
+        await probe.close()
+    }
+
+    private func runRedis(_ scenarios: [Scenario], on redis: BackendBench<RedisBackend>, reporter: BenchReporter) async throws {
         for scenario in scenarios {
             let run: () async throws -> BenchResult
             switch scenario {

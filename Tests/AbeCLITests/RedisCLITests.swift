@@ -33,6 +33,18 @@ final class RedisCLITests: ProviderScenarios {
         )
     }
 
+    /// The Redis lines of `abe bench` report the CPU time of this process and of the server.
+    func testBenchReportsTheServersCPUTime() throws {
+        let run = try abe(["bench", "--backend", "redis", "--scenario", "publish-concurrent", "--scenario", "consume", "--redis-messages", "2000"])
+        let lines = try run.jsonLines()
+        XCTAssertEqual(lines.map { $0["scenario"] as? String }, ["publish-concurrent", "consume"], run.summary)
+        for line in lines {
+            XCTAssertEqual(line["backend"] as? String, "redis", run.summary)
+            XCTAssertGreaterThan(line["cpu_us_per_msg"] as? Double ?? 0, 0, run.summary)
+            XCTAssertGreaterThan(line["server_cpu_us_per_msg"] as? Double ?? 0, 0, run.summary)
+        }
+    }
+
     /// Doctor shows the server's version and persistence, and the URL without its password.
     func testDoctorReportsTheServer() throws {
         let run = try abe(["doctor"])

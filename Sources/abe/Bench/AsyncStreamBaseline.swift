@@ -5,7 +5,7 @@ import AbstractBackend
 enum AsyncStreamBaseline {
     static func endToEnd(messages: BenchMessages) async -> BenchResult {
         let (stream, continuation) = AsyncStream.makeStream(of: MessageQueuePayload.self)
-        let start = ContinuousClock.now
+        let stopwatch = await BenchStopwatch.start()
         let consumer = Task {
             var latencies = [Int64]()
             latencies.reserveCapacity(messages.count / BenchMessages.sampleInterval + 1)
@@ -22,10 +22,10 @@ enum AsyncStreamBaseline {
         }
         continuation.finish()
         var latencies = await consumer.value
-        let seconds = (ContinuousClock.now - start).seconds
+        let timing = await stopwatch.stop()
         return BenchResult(
             backend: "asyncstream", scenario: "end-to-end", messages: messages.count,
-            payloadBytes: messages.payloadBytes, seconds: seconds, latency: LatencySummary(nanoseconds: &latencies)
+            payloadBytes: messages.payloadBytes, timing: timing, latency: LatencySummary(nanoseconds: &latencies)
         )
     }
 }

@@ -9,13 +9,15 @@ struct BackendBench<Backend: MessageQueueBackend> {
     let messages: BenchMessages
     let extraFields: [(String, String)]
     let makeBackend: () async throws -> Backend
+    /// Reads the server's CPU time, for providers that have a server (Redis).
+    var serverCPU: ServerCPUProbe?
 
     private var key: MessageQueueKey { get throws { try MessageQueueKey("abe-bench") } }
 
-    private func result(_ scenario: String, seconds: Double, latencies: inout [Int64]) -> BenchResult {
+    private func result(_ scenario: String, timing: BenchTiming, latencies: inout [Int64]) -> BenchResult {
         BenchResult(
             backend: backendName, scenario: scenario, messages: messages.count, payloadBytes: messages.payloadBytes,
-            seconds: seconds, latency: LatencySummary(nanoseconds: &latencies), extra: extraFields
+            timing: timing, latency: LatencySummary(nanoseconds: &latencies), extra: extraFields
         )
     }
 
@@ -24,26 +26,26 @@ struct BackendBench<Backend: MessageQueueBackend> {
         let backend = try await makeBackend()
         let key = try key
         var latencies = [Int64](repeating: 0, count: messages.count)
-        let start = ContinuousClock.now
+        let stopwatch = await BenchStopwatch.start(serverCPU: serverCPU)
         for sequence in 0..<messages.count {
             let payload = messages.send(sequence)
             try await backend.publish(payload, to: key)
             latencies[sequence] = messages.age(ofSent: sequence)
         }
-        let seconds = (ContinuousClock.now - start).seconds
+        let timing = await stopwatch.stop()
         await backend.close()
-        return result("publish", seconds: seconds, latencies: &latencies)
+        return result("publish", timing: timing, latencies: &latencies)
     }
 
     /// `tasks` tasks publishing at once, all messages in all; latency is per call.
     func publishConcurrent(tasks: Int = 64) async throws -> BenchResult {
         let backend = try await makeBackend()
         let key = try key
-        var (seconds, latencies) = try await messages.publishConcurrently(tasks: tasks) { payload in
+        var (timing, latencies) = try await messages.publishConcurrently(tasks: tasks, serverCPU: serverCPU) { payload in
             try await backend.publish(payload, to: key)
         }
         await backend.close()
-        return result("publish-concurrent", seconds: seconds, latencies: &latencies)
+        return result("publish-concurrent", timing: timing, latencies: &latencies)
     }
 
     /// One task publishing batches of `batchSize`; latency is per batch.
@@ -51,7 +53,7 @@ struct BackendBench<Backend: MessageQueueBackend> {
         let backend = try await makeBackend()
         let key = try key
         var latencies = [Int64]()
-        let start = ContinuousClock.now
+        let stopwatch = await BenchStopwatch.start(serverCPU: serverCPU)
         var next = 0
         while next < messages.count {
             let range = next..<min(next + batchSize, messages.count)
@@ -60,9 +62,9 @@ struct BackendBench<Backend: MessageQueueBackend> {
             latencies.append(messages.age(ofSent: range.lowerBound))
             next = range.upperBound
         }
-        let seconds = (ContinuousClock.now - start).seconds
+        let timing = await stopwatch.stop()
         await backend.close()
-        return result("publish-batch", seconds: seconds, latencies: &latencies)
+        return result("publish-batch", timing: timing, latencies: &latencies)
     }
 
     /// Prefilled with every message, then one consumer receives and acknowledges each.
@@ -75,17 +77,17 @@ struct BackendBench<Backend: MessageQueueBackend> {
             try await backend.publish(range.map { (key: key, payload: messages.payloads[$0]) })
             next = range.upperBound
         }
-        let start = ContinuousClock.now
+        let stopwatch = await BenchStopwatch.start(serverCPU: serverCPU)
         var received = 0
         for try await message in backend.consume(keys: [key], group: nil) {
             try await message.ack()
             received += 1
             if received == messages.count { break }
         }
-        let seconds = (ContinuousClock.now - start).seconds
+        let timing = await stopwatch.stop()
         await backend.close()
         var none: [Int64] = []
-        return result("consume", seconds: seconds, latencies: &none)
+        return result("consume", timing: timing, latencies: &none)
     }
 
     /// Producers and one consumer at once; latency is publish→ack.
@@ -104,7 +106,7 @@ struct BackendBench<Backend: MessageQueueBackend> {
         // only this run's sampled sends may be.
         messages.resetSendTimes()
         let progress = BenchProgress()
-        let start = ContinuousClock.now
+        let stopwatch = await BenchStopwatch.start(serverCPU: serverCPU)
         let consumer = Task {
             var latencies = [Int64]()
             latencies.reserveCapacity(messages.count / BenchMessages.sampleInterval + 1)
@@ -146,9 +148,9 @@ struct BackendBench<Backend: MessageQueueBackend> {
             try await group.waitForAll()
         }
         var latencies = try await consumer.value
-        let seconds = (ContinuousClock.now - start).seconds
+        let timing = await stopwatch.stop()
         await backend.close()
-        var line = result("end-to-end", seconds: seconds, latencies: &latencies)
+        var line = result("end-to-end", timing: timing, latencies: &latencies)
         if producers > 1 { line.extra.append(("producers", "\(producers)")) }
         if producerBatch > 1 { line.extra.append(("producer_batch", "\(producerBatch)")) }
         if let window { line.extra.append(("window", "\(window)")) }
@@ -169,13 +171,14 @@ extension Duration {
 
 extension BenchMessages {
     /// The loop of `publish-concurrent`: `tasks` tasks, task `t` calling `publish` with messages
-    /// `t`, `t + tasks`, …, each call timed. Returns the seconds for all and every call's latency.
+    /// `t`, `t + tasks`, …, each call timed. Returns the timing of all and every call's latency.
     func publishConcurrently(
         tasks: Int,
+        serverCPU: ServerCPUProbe? = nil,
         _ publish: @escaping @Sendable (MessageQueuePayload) async throws -> Void
-    ) async throws -> (seconds: Double, latencies: [Int64]) {
+    ) async throws -> (timing: BenchTiming, latencies: [Int64]) {
         let messages = self
-        let start = ContinuousClock.now
+        let stopwatch = await BenchStopwatch.start(serverCPU: serverCPU)
         let latencies = try await withThrowingTaskGroup(of: [Int64].self) { group in
             for task in 0..<tasks {
                 group.addTask {
@@ -194,6 +197,6 @@ extension BenchMessages {
             for try await part in group { all += part }
             return all
         }
-        return ((ContinuousClock.now - start).seconds, latencies)
+        return (await stopwatch.stop(), latencies)
     }
 }

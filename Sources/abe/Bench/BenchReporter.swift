@@ -65,8 +65,8 @@ final class BenchReporter: Sendable {
         }
         guard !results.isEmpty else { return }
         var table = TextTable(
-            header: ["BACKEND", "SCENARIO", "OPTIONS", "MESSAGES", "SECONDS", "MSGS/S", "P50 µs", "P99 µs"],
-            rightAligned: [3, 4, 5, 6, 7]
+            header: ["BACKEND", "SCENARIO", "OPTIONS", "MESSAGES", "SECONDS", "MSGS/S", "P50 µs", "P99 µs", "CPU µs/MSG", "SERVER µs/MSG"],
+            rightAligned: [3, 4, 5, 6, 7, 8, 9]
         )
         for result in results {
             let options = result.extra.map { "\($0.0)=\($0.1.replacingQuotes)" }.joined(separator: " ")
@@ -76,6 +76,8 @@ final class BenchReporter: Sendable {
                 result.reportsThroughput ? "\(Int(result.messagesPerSecond.rounded()))" : "-",
                 result.latency.map { "\(($0.p50Microseconds * 10).rounded() / 10)" } ?? "-",
                 result.latency.map { "\(($0.p99Microseconds * 10).rounded() / 10)" } ?? "-",
+                result.microsecondsPerMessage(result.cpuSeconds).map { result.format($0, digits: 2) } ?? "-",
+                result.microsecondsPerMessage(result.serverCPUSeconds).map { result.format($0, digits: 2) } ?? "-",
             ])
         }
         Terminal.writeError("\n" + table.rendered)

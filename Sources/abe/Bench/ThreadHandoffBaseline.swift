@@ -15,12 +15,12 @@ enum ThreadHandoffBaseline {
     static func publishConcurrent(messages: BenchMessages, tasks: Int = 64) async throws -> BenchResult {
         let thread = HandoffThread()
         defer { thread.stop() }
-        var (seconds, latencies) = try await messages.publishConcurrently(tasks: tasks) { _ in
+        var (timing, latencies) = try await messages.publishConcurrently(tasks: tasks) { _ in
             await thread.roundTrip()
         }
         return BenchResult(
             backend: "thread-handoff", scenario: "publish-concurrent", messages: messages.count,
-            payloadBytes: messages.payloadBytes, seconds: seconds, latency: LatencySummary(nanoseconds: &latencies)
+            payloadBytes: messages.payloadBytes, timing: timing, latency: LatencySummary(nanoseconds: &latencies)
         )
     }
 }
