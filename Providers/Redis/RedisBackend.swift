@@ -95,8 +95,16 @@ public final class RedisBackend: MessageQueueBackend {
         guard !batch.isEmpty else { return }
         var command = RESPCommand()
         var runs: [(metrics: MessageQueueMetrics.Publishing, count: Int)] = []
+        var previous: (key: MessageQueueKey, target: PublishTarget)?
         for item in batch {
-            let target = try publishTarget(for: item.key, registeringInto: &command)
+            // Batches usually go to one key: look it up (a lock and a hash) only when it changes.
+            let target: PublishTarget
+            if let previous, previous.key == item.key {
+                target = previous.target
+            } else {
+                target = try publishTarget(for: item.key, registeringInto: &command)
+                previous = (item.key, target)
+            }
             try command.appendXADD(prefix: target.prefix, payload: item.payload)
             if let last = runs.last, last.metrics === target.metrics {
                 runs[runs.count - 1].count += 1

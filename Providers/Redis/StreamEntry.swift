@@ -24,12 +24,12 @@ struct StreamEntry: Sendable {
     init?(_ reply: UnsafePointer<redisReply>) {
         let node = reply.pointee
         guard node.type == REDIS_REPLY_ARRAY, node.elements == 2,
-              let idReply = node.element[0], idReply.pointee.type == REDIS_REPLY_STRING
+              let idReply = node.element[0], idReply.pointee.type == REDIS_REPLY_STRING, let idBytes = idReply.pointee.str
         else { return nil }
-        let id = String(decoding: RedisValue.bytes(of: idReply.pointee), as: UTF8.self)
-        guard let (milliseconds, sequence) = StreamEntry.parseID(id) else { return nil }
+        let idText = UnsafeRawBufferPointer(start: idBytes, count: idReply.pointee.len)
+        guard let (milliseconds, sequence) = StreamEntry.parseID(idText) else { return nil }
         guard let fields = node.element[1], fields.pointee.type == REDIS_REPLY_ARRAY else { return nil }
-        self.id = id
+        self.id = String(decoding: idText, as: UTF8.self)
         self.milliseconds = milliseconds
         self.sequence = sequence
         self.body = StreamEntry.decodeFields(fields.pointee)
@@ -37,11 +37,33 @@ struct StreamEntry: Sendable {
 
     /// Splits `<milliseconds>-<sequence>`.
     static func parseID(_ id: String) -> (UInt64, UInt64)? {
-        guard let dash = id.utf8.firstIndex(of: UInt8(ascii: "-")),
-              let milliseconds = UInt64(Substring(id.utf8[..<dash])),
-              let sequence = UInt64(Substring(id.utf8[id.utf8.index(after: dash)...]))
-        else { return nil }
-        return (milliseconds, sequence)
+        var id = id
+        return id.withUTF8 { parseID(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Splits `<milliseconds>-<sequence>` read straight from a reply: two runs of decimal
+    /// digits, each fitting a `UInt64`, around one dash.
+    static func parseID(_ text: UnsafeRawBufferPointer) -> (UInt64, UInt64)? {
+        var milliseconds: UInt64?
+        var value: UInt64 = 0
+        var digits = 0
+        for byte in text {
+            if byte == UInt8(ascii: "-") {
+                guard milliseconds == nil, digits > 0 else { return nil }
+                milliseconds = value
+                value = 0
+                digits = 0
+                continue
+            }
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+            let (shifted, overflowed) = value.multipliedReportingOverflow(by: 10)
+            let (sum, carried) = shifted.addingReportingOverflow(UInt64(byte &- UInt8(ascii: "0")))
+            guard !overflowed, !carried else { return nil }
+            value = sum
+            digits += 1
+        }
+        guard let milliseconds, digits > 0 else { return nil }
+        return (milliseconds, value)
     }
 
     /// The payload of the `data` field — the upstream provider's format, one field holding a

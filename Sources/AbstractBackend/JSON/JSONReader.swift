@@ -323,6 +323,8 @@ private struct JSONParser {
         let end = input.count
         // Fast path: no escapes, so the string is a slice of the input.
         while index < end {
+            index = JSONStringScan.endOfPlainRun(in: input, from: index, stopAtNonASCII: true)
+            guard index < end else { break }
             let byte = input[index]
             if byte == ASCII.quote {
                 position = index + 1
@@ -357,6 +359,8 @@ private struct JSONParser {
             // Copy a run of plain bytes in one go.
             let runStart = index
             while index < end {
+                index = JSONStringScan.endOfPlainRun(in: input, from: index, stopAtNonASCII: true)
+                guard index < end else { break }
                 let plain = input[index]
                 if plain == ASCII.quote || plain == ASCII.backslash { break }
                 if plain < 0x20 { throw controlCharacterFailure(at: index) }

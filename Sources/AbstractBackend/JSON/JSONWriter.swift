@@ -159,13 +159,16 @@ enum JSONWriter {
     private static func writeEscaped(_ utf8: UnsafeBufferPointer<UInt8>, into buffer: inout [UInt8]) {
         // Copy runs of bytes that need no escaping in one go; most strings are a single run.
         var runStart = 0
-        for index in 0..<utf8.count {
+        var index = 0
+        while true {
+            index = JSONStringScan.endOfPlainRun(in: utf8, from: index, stopAtNonASCII: false)
+            guard index < utf8.count else { break }
             let byte = utf8[index]
-            if byte >= 0x20, byte != UInt8(ascii: "\""), byte != UInt8(ascii: "\\") { continue }
             if runStart < index {
                 buffer.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<index]))
             }
-            runStart = index + 1
+            index += 1
+            runStart = index
             buffer.append(UInt8(ascii: "\\"))
             switch byte {
             case UInt8(ascii: "\""): buffer.append(UInt8(ascii: "\""))
