@@ -12,9 +12,10 @@ struct BenchCommand: AsyncParsableCommand {
         discussion: """
             Each line has backend, scenario, messages, payload_bytes, seconds, msgs_per_sec, p50_us, \
             p99_us, cpu_us_per_msg (this process's CPU time per message) and server_cpu_us_per_msg (the \
-            Redis server's, from INFO cpu; null for other providers). Scenarios: publish (1 task, awaiting each call), publish-concurrent (64 tasks), \
-            publish-batch (batches of 256), consume (prefilled, ack each), end-to-end (one producer and \
-            one consumer at once; latency is publish to ack). The asyncstream line is the same \
+            Redis server's, from INFO cpu; null for other providers). Scenarios: publish (1 task, \
+            awaiting each call), publish-concurrent (64 tasks), publish-batch (batches of 256), consume \
+            (prefilled, ack each), end-to-end (one producer and one consumer at once; latency is publish \
+            to ack). The asyncstream line is the same \
             end-to-end loop over a plain AsyncStream, measured in the same run as a baseline; the \
             thread-handoff line is the publish-concurrent loop where each call only hands its \
             continuation to a thread of its own that resumes it (the ceiling of a provider doing \
