@@ -16,9 +16,10 @@ enum JSONStringScan {
         let end = bytes.count
         var index = start
         while index + 8 <= end {
-            let word = UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)
+            // Little-endian order on every platform: the first byte is the least significant.
+            let word = UInt64(littleEndian: UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self))
             // A byte's high bit in each mask is set where that byte matches. Borrows only run
-            // towards higher bytes, so the lowest set bit (the first byte, little-endian) is exact.
+            // towards more significant bytes, so the lowest set bit (the first match) is exact.
             let control = (word &- ones &* 0x20) & ~word & highBits
             let quotes = word ^ (ones &* 0x22)
             let quote = (quotes &- ones) & ~quotes & highBits
