@@ -336,7 +336,8 @@ private struct JSONParser {
             if byte < 0x20 {
                 throw controlCharacterFailure(at: index)
             }
-            index = byte < 0x80 ? index + 1 : try endOfUTF8Sequence(at: index)
+            // The scan stops at nothing else: a byte that starts a multi-byte character.
+            index = try endOfUTF8Sequence(at: index)
         }
         throw failure(at: start - 1, "unterminated string; expected a closing '\"'")
     }
@@ -364,7 +365,7 @@ private struct JSONParser {
                 let plain = input[index]
                 if plain == ASCII.quote || plain == ASCII.backslash { break }
                 if plain < 0x20 { throw controlCharacterFailure(at: index) }
-                index = plain < 0x80 ? index + 1 : try endOfUTF8Sequence(at: index)
+                index = try endOfUTF8Sequence(at: index)
             }
             scratch.append(contentsOf: UnsafeBufferPointer(rebasing: input[runStart..<index]))
         }
